@@ -1,0 +1,101 @@
+"""Admin building blocks shared by every app: capped counts, no deletes, a reason
+on every change, service errors shown as messages."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
+from django.utils.functional import cached_property
+from simple_history.admin import SimpleHistoryAdmin
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most ADMIN_COUNT_CAP rows.
+
+    COUNT(*) over a million numbers costs more than the page it describes, and
+    pages deep in an OFFSET scan are slow anyway: staff search instead.
+    """
+
+    @cached_property
+    def cap(self) -> int:
+        return settings.ADMIN_COUNT_CAP
+
+    @cached_property
+    def count(self) -> int:
+        object_list = self.object_list
+        if hasattr(object_list, "order_by"):
+            return object_list.order_by()[: self.cap + 1].count()
+        return min(len(object_list), self.cap + 1)
+
+    @property
+    def is_capped(self) -> bool:
+        return self.count > self.cap
+
+
+class ReasonField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Reason for this change")
+        kwargs.setdefault("help_text", "Recorded in the history with your name; required.")
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 2, "cols": 60}))
+        kwargs.setdefault("max_length", 500)
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not value.strip():
+            raise ValidationError("A reason is required.")
+        return value.strip()
+
+
+class ReasonModelForm(forms.ModelForm):
+    """Every admin change form asks why; the answer becomes the history's change reason."""
+
+    change_reason = ReasonField()
+
+
+class ReasonForm(forms.Form):
+    """The intermediate page of a bulk action or a lifecycle button."""
+
+    reason = ReasonField()
+
+
+def report_service_error(request, exc: Exception, prefix: str = "") -> None:
+    if isinstance(exc, ValidationError):
+        text = " ".join(exc.messages)
+    else:
+        text = str(exc) or "You do not have permission to do that."
+    messages.error(request, f"{prefix}{text}")
+
+
+class PortalModelAdmin(SimpleHistoryAdmin):
+    """Defaults for million-row tables and for evidence that is never deleted."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    form = ReasonModelForm
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def save_model(self, request, obj, form, change):
+        obj._change_reason = form.cleaned_data.get("change_reason", "")
+        obj._history_user = request.user
+        super().save_model(request, obj, form, change)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A refusal raised by a service in save_model becomes a message, not a 500."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except (ValidationError, PermissionDenied) as exc:
+            report_service_error(request, exc)
+            return HttpResponseRedirect(request.get_full_path())

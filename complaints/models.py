@@ -1,0 +1,1 @@
+# Complaints, blocks, restorations and compensation offers arrive with their own issue.

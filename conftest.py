@@ -1,0 +1,116 @@
+"""Shared test setup: personas, service gates and the browser.
+
+REQUIRE_SERVICES=1 makes tests that need PostgreSQL or Redis fail when those are
+missing instead of being left out; REQUIRE_BROWSER=1 does the same for Chromium.
+Without them, such tests are deselected (services) or skipped (browser) so a
+newcomer's `make test` runs on a bare machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes"}
+
+
+def _database_is_postgresql() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+def pytest_collection_modifyitems(config, items):
+    require = _flag("REQUIRE_SERVICES")
+    available = {"postgresql": _database_is_postgresql(), "redis": bool(os.environ.get("CELERY_BROKER_URL"))}
+    keep, drop = [], []
+    for item in items:
+        missing = [name for name, ok in available.items() if item.get_closest_marker(name) and not ok]
+        if not missing:
+            keep.append(item)
+        elif require:
+            item.add_marker(
+                pytest.mark.usefixtures("_fail_missing_service"),
+            )
+            item.user_properties.append(("missing_services", missing))
+            keep.append(item)
+        else:
+            drop.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture
+def _fail_missing_service(request):
+    missing = dict(request.node.user_properties).get("missing_services", [])
+    pytest.fail(
+        f"REQUIRE_SERVICES=1 but this test needs {', '.join(missing)}: "
+        "set DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://..."
+    )
+
+
+# --- Personas ---------------------------------------------------------------
+
+
+def _persona_fixture(username: str):
+    @pytest.fixture
+    def persona(db):
+        from staff.personas import ensure_persona
+
+        return ensure_persona(username)
+
+    persona.__name__ = username
+    return persona
+
+
+admin_user = _persona_fixture("admin")
+agent_a = _persona_fixture("agent_a")
+agent_b = _persona_fixture("agent_b")
+agent_c = _persona_fixture("agent_c")
+supervisor_a = _persona_fixture("supervisor_a")
+supervisor_b = _persona_fixture("supervisor_b")
+handler_a = _persona_fixture("handler_a")
+auditor = _persona_fixture("auditor")
+
+
+@pytest.fixture
+def branches(db):
+    from staff.personas import ensure_branches
+
+    return ensure_branches()
+
+
+@pytest.fixture
+def branch_a(branches):
+    return branches["branch-a"]
+
+
+@pytest.fixture
+def branch_b(branches):
+    return branches["branch-b"]
+
+
+# --- Browser ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's Chromium: Playwright's own browser download cannot work here."""
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+        if _flag("REQUIRE_BROWSER"):
+            pytest.fail(f"REQUIRE_BROWSER=1: {message}")
+        pytest.skip(message)
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    }

@@ -1,0 +1,65 @@
+"""Choices and the number lifecycle table, written once and used everywhere."""
+
+from django.db import models
+
+
+class NumberStatus(models.TextChoices):
+    AVAILABLE = "available", "Available"
+    RESERVED = "reserved", "Reserved"
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    BLOCKED = "blocked", "Blocked (complaint)"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    AGING = "aging", "Aging (quarantine)"
+
+
+# States in which a number belongs to a subscriber: exactly these have a holder.
+HELD_STATUSES: frozenset[str] = frozenset({NumberStatus.ACTIVE, NumberStatus.SUSPENDED, NumberStatus.BLOCKED})
+
+# The lifecycle: every allowed move, and nothing else. A move into a held state
+# from an unheld one is a sale (it needs a subscriber); a move out of the held
+# states is a withdrawal (it closes the holding). A blocked number is frozen by a
+# complaint: the only way out is unblocking, back to active or suspended.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    NumberStatus.AVAILABLE: frozenset({NumberStatus.RESERVED, NumberStatus.ACTIVE}),
+    NumberStatus.RESERVED: frozenset({NumberStatus.AVAILABLE, NumberStatus.ACTIVE}),
+    NumberStatus.ACTIVE: frozenset({NumberStatus.SUSPENDED, NumberStatus.BLOCKED, NumberStatus.WITHDRAWN}),
+    NumberStatus.SUSPENDED: frozenset({NumberStatus.ACTIVE, NumberStatus.BLOCKED, NumberStatus.WITHDRAWN}),
+    NumberStatus.BLOCKED: frozenset({NumberStatus.ACTIVE, NumberStatus.SUSPENDED}),
+    NumberStatus.WITHDRAWN: frozenset({NumberStatus.AGING}),
+    NumberStatus.AGING: frozenset({NumberStatus.AVAILABLE}),
+}
+
+
+def is_allowed_move(from_status: str, to_status: str) -> bool:
+    return to_status in TRANSITIONS.get(from_status, frozenset())
+
+
+class HoldingStartReason(models.TextChoices):
+    SALE = "sale", "New sale"
+    TRANSFER = "transfer", "Transfer (dual consent)"
+    RESTORATION = "restoration", "Restoration to rightful holder"
+
+
+class HoldingEndReason(models.TextChoices):
+    TRANSFER = "transfer", "Transferred away"
+    RESTORATION = "restoration", "Restored to rightful holder"
+    WITHDRAWAL = "withdrawal", "Withdrawn"
+
+
+class IdentityDocumentType(models.TextChoices):
+    NATIONAL_ID = "national_id", "National ID card"
+    PASSPORT = "passport", "Passport"
+    RESIDENCE_PERMIT = "residence_permit", "Residence permit"
+    DRIVING_LICENCE = "driving_licence", "Driving licence"
+
+
+# Which branch permission a move needs (any one of them). Sales, reservations and
+# suspensions are counter work; a block freezes a number for a complaint;
+# withdrawal and recycling are the inactivity policy's, run by supervisors or jobs.
+def move_permissions(from_status: str, to_status: str) -> tuple[str, ...]:
+    if NumberStatus.BLOCKED in (from_status, to_status):
+        return ("handle_branch_complaints", "supervise_branch")
+    if to_status in (NumberStatus.WITHDRAWN, NumberStatus.AGING) or from_status == NumberStatus.AGING:
+        return ("supervise_branch",)
+    return ("operate_branch",)

@@ -1,0 +1,390 @@
+"""Subscribers, numbers and the holding ledger.
+
+The rule the portal exists for (an active number never changes holder behind its
+owner's back) is held in three layers: the service layer is the only code that
+writes ``status`` and ``holder``; a pre_save guard and the queryset refuse any
+other write of those fields (admin forms, actions, commands, fixtures, shell);
+and the database keeps one open holding per number and a holder exactly in the
+held states.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.signals import pre_save
+from django.dispatch import receiver
+from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+from simple_history.models import HistoricalRecords
+
+from .choices import (
+    HELD_STATUSES,
+    HoldingEndReason,
+    HoldingStartReason,
+    IdentityDocumentType,
+    NumberStatus,
+)
+from .exceptions import DeletionRefused, GuardedFieldChange, HolderChangeRefused
+from .fields import MsisdnField
+from .msisdn import E164_PATTERN, format_msisdn
+
+# --- The service-layer write scope --------------------------------------------
+
+_service_write: ContextVar[bool] = ContextVar("numbers_service_write", default=False)
+
+
+@contextmanager
+def service_write_scope():
+    """Opened only by numbers.services around the writes they have checked."""
+    token = _service_write.set(True)
+    try:
+        yield
+    finally:
+        _service_write.reset(token)
+
+
+def in_service_scope() -> bool:
+    return _service_write.get()
+
+
+class UndeletableQuerySet(models.QuerySet):
+    """Evidence is never hard-deleted, not even in bulk."""
+
+    def delete(self):
+        raise DeletionRefused(
+            "%(model)s records are never deleted; change their status instead.",
+            code="no_delete",
+            params={"model": self.model._meta.verbose_name.capitalize()},
+        )
+
+
+class UndeletableModel(models.Model):
+    class Meta:
+        abstract = True
+
+    def delete(self, *args, **kwargs):
+        raise DeletionRefused(
+            "%(model)s records are never deleted; change their status instead.",
+            code="no_delete",
+            params={"model": self._meta.verbose_name.capitalize()},
+        )
+
+
+# --- Branches -----------------------------------------------------------------
+
+
+class Branch(UndeletableModel):
+    """An operator shop or region: the object that carries staff authority."""
+
+    code = models.SlugField(max_length=20, unique=True)
+    name = models.CharField(max_length=120)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    history = HistoricalRecords()
+    objects = UndeletableQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "branches"
+        permissions = [
+            ("view_branch_numbers", "Can see the numbers and holdings of the branch"),
+            ("operate_branch", "Can sell and manage the numbers of the branch"),
+            ("supervise_branch", "Can approve transfers and restorations for the branch"),
+            ("handle_branch_complaints", "Can handle complaints of the branch"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class BranchUserObjectPermission(UserObjectPermissionBase):
+    """Direct foreign-key object permissions: fast joins instead of generic keys."""
+
+    content_object = models.ForeignKey(Branch, on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        pass
+
+
+class BranchGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Branch, on_delete=models.CASCADE)
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        pass
+
+
+# --- Subscribers --------------------------------------------------------------
+
+
+def mask_document_number(number: str) -> str:
+    """Show only the last four characters: enough to match a card, not to copy it."""
+    if not number:
+        return ""
+    visible = number[-4:] if len(number) > 4 else number[-1:]
+    return "•" * max(len(number) - len(visible), 3) + visible
+
+
+class Subscriber(UndeletableModel):
+    """A customer. The identity document is stored once and shown masked except on
+    the subscriber's own detail page."""
+
+    full_name = models.CharField(max_length=200)
+    id_document_type = models.CharField("identity document type", max_length=20, choices=IdentityDocumentType.choices)
+    id_document_number = models.CharField("identity document number", max_length=40)
+    contact_msisdn = MsisdnField("contact number", blank=True)
+    alternate_msisdn = MsisdnField("alternate contact number", blank=True)
+    registered_branch = models.ForeignKey(
+        Branch, on_delete=models.PROTECT, null=True, blank=True, related_name="registered_subscribers"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    history = HistoricalRecords()
+    objects = UndeletableQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["full_name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["id_document_type", "id_document_number"],
+                name="subscriber_identity_document_unique",
+                violation_error_message="A subscriber with this identity document already exists.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(id_document_number=""),
+                name="subscriber_identity_document_present",
+            ),
+            models.CheckConstraint(
+                condition=Q(id_document_type__in=IdentityDocumentType.values),
+                name="subscriber_identity_document_type_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["contact_msisdn"], name="subscriber_contact_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} ({self.get_id_document_type_display()} {self.masked_document})"
+
+    @property
+    def masked_document(self) -> str:
+        return mask_document_number(self.id_document_number)
+
+
+# --- Numbers ------------------------------------------------------------------
+
+GUARDED_NUMBER_FIELDS = ("status", "holder_id", "status_changed_at", "activated_at")
+
+
+class MobileNumberQuerySet(UndeletableQuerySet):
+    def update(self, **kwargs):
+        _refuse_guarded_bulk_write(self.model, kwargs.keys())
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        _refuse_guarded_bulk_write(self.model, fields)
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+    def bulk_create(self, objs, *args, **kwargs):
+        if not in_service_scope():
+            for obj in objs:
+                _check_new_number(obj)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+def _refuse_guarded_bulk_write(model, fields) -> None:
+    if in_service_scope():
+        return
+    guarded = {"status", "holder", "holder_id", "status_changed_at", "activated_at"}
+    touched = sorted(guarded.intersection(fields))
+    if touched:
+        raise GuardedFieldChange(
+            "%(fields)s of a number change only through the number services "
+            "(lifecycle moves, sales and approved transfers), never by a bulk update.",
+            code="guarded_bulk_write",
+            params={"fields": ", ".join(touched)},
+        )
+
+
+class MobileNumber(UndeletableModel):
+    """An MSISDN in the operator's inventory and where it is in its lifecycle."""
+
+    msisdn = MsisdnField("MSISDN", unique=True, help_text="Any format; stored in E.164.")
+    status = models.CharField(max_length=12, choices=NumberStatus.choices, default=NumberStatus.AVAILABLE)
+    holder = models.ForeignKey(Subscriber, on_delete=models.PROTECT, null=True, blank=True, related_name="numbers")
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="numbers")
+    activated_at = models.DateTimeField(null=True, blank=True)
+    last_topup_at = models.DateTimeField("last top-up or payment", null=True, blank=True)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    history = HistoricalRecords()
+    objects = MobileNumberQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["msisdn"]
+        verbose_name = "mobile number"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=NumberStatus.values),
+                name="number_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(status__in=sorted(HELD_STATUSES), holder__isnull=False)
+                    | (~Q(status__in=sorted(HELD_STATUSES)) & Q(holder__isnull=True))
+                ),
+                name="number_holder_iff_held",
+                violation_error_message="A number has a holder exactly when it is active, suspended or blocked.",
+            ),
+            models.CheckConstraint(
+                condition=Q(msisdn__regex=E164_PATTERN),
+                name="number_msisdn_e164",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["branch", "status"], name="number_branch_status_idx"),
+            models.Index(fields=["status", "last_topup_at"], name="number_status_topup_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.msisdn
+
+    @property
+    def display_msisdn(self) -> str:
+        return format_msisdn(self.msisdn)
+
+    @property
+    def is_held(self) -> bool:
+        return self.status in HELD_STATUSES
+
+
+def _check_new_number(number: MobileNumber) -> None:
+    if number.status != NumberStatus.AVAILABLE or number.holder_id is not None:
+        raise GuardedFieldChange(
+            "A new number enters the inventory as available with no holder; it is sold through the number services.",
+            code="guarded_create",
+        )
+
+
+@receiver(pre_save, sender=MobileNumber)
+def guard_number_fields(sender, instance: MobileNumber, raw: bool = False, **kwargs) -> None:
+    """Refuse writes of status and holder that do not come from the services.
+
+    pre_save also runs for fixtures (``loaddata``), so this covers that path too.
+    """
+    if in_service_scope():
+        return
+    if instance.pk is None:
+        _check_new_number(instance)
+        return
+    stored = MobileNumber.objects.filter(pk=instance.pk).values(*GUARDED_NUMBER_FIELDS).first()
+    if stored is None:
+        _check_new_number(instance)
+        return
+    if stored["holder_id"] != instance.holder_id:
+        raise HolderChangeRefused(
+            "The holder of %(msisdn)s cannot be changed here. A held number changes holder only "
+            "through a transfer approved with the consent of both subscribers.",
+            code="holder_change_refused",
+            params={"msisdn": instance.msisdn},
+        )
+    changed = [field for field in GUARDED_NUMBER_FIELDS if stored[field] != getattr(instance, field)]
+    if changed:
+        raise GuardedFieldChange(
+            "%(fields)s of %(msisdn)s change only through a lifecycle move with a reason.",
+            code="guarded_field_change",
+            params={"fields": ", ".join(changed), "msisdn": instance.msisdn},
+        )
+
+
+# --- The holding ledger -------------------------------------------------------
+
+
+class HoldingQuerySet(UndeletableQuerySet):
+    def update(self, **kwargs):
+        _refuse_ledger_write()
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        _refuse_ledger_write()
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+    def bulk_create(self, objs, *args, **kwargs):
+        _refuse_ledger_write()
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def open(self):
+        return self.filter(ended_at__isnull=True)
+
+
+def _refuse_ledger_write() -> None:
+    if not in_service_scope():
+        raise GuardedFieldChange(
+            "The holding ledger is written only by the number services.",
+            code="ledger_write_refused",
+        )
+
+
+class Holding(UndeletableModel):
+    """Who held which number, from when to when, and why. Rows are closed, never removed."""
+
+    number = models.ForeignKey(MobileNumber, on_delete=models.PROTECT, related_name="holdings")
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.PROTECT, related_name="holdings")
+    started_at = models.DateTimeField(default=timezone.now)
+    start_reason = models.CharField(max_length=20, choices=HoldingStartReason.choices)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    start_note = models.TextField(blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=20, choices=HoldingEndReason.choices, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    end_note = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+    objects = HoldingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["number"],
+                condition=Q(ended_at__isnull=True),
+                name="holding_one_open_per_number",
+                violation_error_message="This number already has an open holding.",
+            ),
+            models.CheckConstraint(
+                condition=(Q(ended_at__isnull=True, end_reason="") | Q(ended_at__isnull=False) & ~Q(end_reason="")),
+                name="holding_end_reason_with_end",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
+                name="holding_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(start_reason__in=HoldingStartReason.values),
+                name="holding_start_reason_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["subscriber", "started_at"], name="holding_subscriber_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.number_id} held by {self.subscriber_id} from {self.started_at:%Y-%m-%d}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None
+
+
+@receiver(pre_save, sender=Holding)
+def guard_ledger(sender, instance: Holding, **kwargs) -> None:
+    _refuse_ledger_write()

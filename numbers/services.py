@@ -1,0 +1,289 @@
+"""The only code that writes a number's status or holder, or the holding ledger.
+
+Each function is one transaction, takes the acting user and a reason, checks the
+actor's authority over the number's branch, and leaves a history record with
+both. A refused call raises and changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from staff.selectors import has_branch_perm, is_working
+from staff.services import require_reason
+
+from .choices import (
+    HELD_STATUSES,
+    TRANSITIONS,
+    HoldingEndReason,
+    HoldingStartReason,
+    IdentityDocumentType,
+    NumberStatus,
+    is_allowed_move,
+    move_permissions,
+)
+from .exceptions import HolderChangeRefused, IllegalMove
+from .models import Branch, Holding, MobileNumber, Subscriber, service_write_scope
+from .msisdn import normalize_msisdn
+
+
+def _require_working(actor) -> None:
+    if not is_working(actor):
+        raise PermissionDenied("This account is not allowed to act: it is inactive or suspended.")
+
+
+def _require_branch_perm(actor, perms: tuple[str, ...], branch_id: int, what: str) -> None:
+    _require_working(actor)
+    if not any(has_branch_perm(actor, perm, branch_id) for perm in perms):
+        raise PermissionDenied(f"You have no authority to {what} for this branch.")
+
+
+def _stamp(instance, *, actor, reason: str) -> None:
+    """What simple-history records as who and why."""
+    instance._history_user = actor
+    instance._change_reason = reason
+
+
+# --- Inventory ----------------------------------------------------------------
+
+
+@transaction.atomic
+def number_create(*, msisdn: str, branch: Branch, actor, reason: str) -> MobileNumber:
+    """Bring a number into the inventory, available and unheld."""
+    reason = require_reason(reason)
+    _require_working(actor)
+    if not actor.has_perm("numbers.add_mobilenumber"):
+        raise PermissionDenied("You may not add numbers to the inventory.")
+    _require_branch_perm(actor, ("operate_branch",), branch.pk, "add numbers")
+    e164 = normalize_msisdn(msisdn)
+    if MobileNumber.objects.filter(msisdn=e164).exists():
+        raise ValidationError("%(msisdn)s is already in the inventory.", params={"msisdn": e164}, code="duplicate")
+    number = MobileNumber(msisdn=e164, branch=branch, status=NumberStatus.AVAILABLE)
+    _stamp(number, actor=actor, reason=reason)
+    with service_write_scope():
+        try:
+            with transaction.atomic():
+                number.save()
+        except IntegrityError as exc:
+            raise ValidationError(
+                "%(msisdn)s is already in the inventory.", params={"msisdn": e164}, code="duplicate"
+            ) from exc
+    return number
+
+
+# --- The lifecycle ------------------------------------------------------------
+
+
+@transaction.atomic
+def number_transition(
+    *,
+    number: MobileNumber,
+    to_status: str,
+    actor,
+    reason: str,
+    subscriber: Subscriber | None = None,
+    at: datetime | None = None,
+) -> MobileNumber:
+    """Move a number along the lifecycle table; every status change comes through here.
+
+    A move from an unheld state into a held one is a sale and opens a holding for
+    ``subscriber``; a move out of the held states closes the open holding. No move
+    gives a held number to another subscriber.
+    """
+    reason = require_reason(reason)
+    now = at or timezone.now()
+    current = MobileNumber.objects.select_for_update().get(pk=number.pk)
+    from_status = current.status
+    if to_status not in NumberStatus.values:
+        raise IllegalMove("'%(to)s' is not a number status.", params={"to": to_status}, code="unknown_status")
+    _require_branch_perm(
+        actor, move_permissions(from_status, to_status), current.branch_id, f"move numbers to {to_status}"
+    )
+    if subscriber is not None and from_status in HELD_STATUSES:
+        raise HolderChangeRefused(
+            "%(msisdn)s is %(status)s and already held: it is not for sale. A held number "
+            "changes holder only through a transfer approved with the consent of both subscribers.",
+            params={"msisdn": current.msisdn, "status": from_status},
+            code="holder_change_refused",
+        )
+    if not is_allowed_move(from_status, to_status):
+        allowed = ", ".join(sorted(TRANSITIONS.get(from_status, ()))) or "none"
+        raise IllegalMove(
+            "%(msisdn)s cannot move from %(from)s to %(to)s. Allowed moves from %(from)s: %(allowed)s.",
+            params={"msisdn": current.msisdn, "from": from_status, "to": to_status, "allowed": allowed},
+            code="illegal_move",
+        )
+    is_sale = from_status not in HELD_STATUSES and to_status in HELD_STATUSES
+    is_withdrawal = from_status in HELD_STATUSES and to_status not in HELD_STATUSES
+    if is_sale and subscriber is None:
+        raise ValidationError("Selling %(msisdn)s needs a subscriber.", params={"msisdn": current.msisdn})
+    if not is_sale and subscriber is not None:
+        raise ValidationError(
+            "Only a sale names a subscriber; %(msisdn)s moving from %(from)s to %(to)s keeps its holder.",
+            params={"msisdn": current.msisdn, "from": from_status, "to": to_status},
+            code="subscriber_not_allowed",
+        )
+
+    with service_write_scope():
+        if is_sale:
+            holding = Holding(
+                number=current,
+                subscriber=subscriber,
+                started_at=now,
+                start_reason=HoldingStartReason.SALE,
+                started_by=actor,
+                start_note=reason,
+            )
+            _stamp(holding, actor=actor, reason=reason)
+            holding.save()
+            current.holder = subscriber
+            current.activated_at = now
+            current.last_topup_at = now
+        if is_withdrawal:
+            holding = Holding.objects.select_for_update().get(number=current, ended_at__isnull=True)
+            holding.ended_at = now
+            holding.end_reason = HoldingEndReason.WITHDRAWAL
+            holding.ended_by = actor
+            holding.end_note = reason
+            _stamp(holding, actor=actor, reason=reason)
+            holding.save()
+            current.holder = None
+            current.activated_at = None
+        current.status = to_status
+        current.status_changed_at = now
+        _stamp(current, actor=actor, reason=reason)
+        current.save()
+    _assert_ledger_matches(current)
+    return current
+
+
+def _assert_ledger_matches(number: MobileNumber) -> None:
+    """The holder is always the subscriber of the one open holding (or nobody)."""
+    open_holder = Holding.objects.open().filter(number=number).values_list("subscriber_id", flat=True).first()
+    if open_holder != number.holder_id:
+        raise IntegrityError(f"Ledger mismatch for {number.msisdn}: holder {number.holder_id}, open {open_holder}.")
+
+
+def number_sell(*, number: MobileNumber, subscriber: Subscriber, actor, reason: str) -> MobileNumber:
+    """Sell an available (or reserved) number: there is no previous holder to ask."""
+    return number_transition(
+        number=number, to_status=NumberStatus.ACTIVE, subscriber=subscriber, actor=actor, reason=reason
+    )
+
+
+def number_block(*, number: MobileNumber, actor, reason: str) -> MobileNumber:
+    """Freeze a held number for a complaint: nothing but unblocking moves it."""
+    return number_transition(number=number, to_status=NumberStatus.BLOCKED, actor=actor, reason=reason)
+
+
+def number_unblock(*, number: MobileNumber, actor, reason: str, to_status: str = NumberStatus.ACTIVE) -> MobileNumber:
+    if number.status != NumberStatus.BLOCKED:
+        raise IllegalMove("%(msisdn)s is not blocked.", params={"msisdn": number.msisdn}, code="not_blocked")
+    return number_transition(number=number, to_status=to_status, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def number_record_topup(*, number: MobileNumber, actor, reason: str, at: datetime | None = None) -> MobileNumber:
+    """A top-up or payment restarts the 90-day inactivity period."""
+    reason = require_reason(reason)
+    current = MobileNumber.objects.select_for_update().get(pk=number.pk)
+    _require_branch_perm(actor, ("operate_branch",), current.branch_id, "record top-ups")
+    if current.status not in HELD_STATUSES:
+        raise ValidationError(
+            "%(msisdn)s is %(status)s: only a held number is topped up.",
+            params={"msisdn": current.msisdn, "status": current.status},
+        )
+    current.last_topup_at = at or timezone.now()
+    _stamp(current, actor=actor, reason=reason)
+    current.save(update_fields=["last_topup_at"])
+    return current
+
+
+# --- Subscribers --------------------------------------------------------------
+
+
+def normalize_document_number(value: str) -> str:
+    """Document numbers are compared without spaces, dashes or case."""
+    return "".join(ch for ch in (value or "").upper() if ch.isalnum())
+
+
+@transaction.atomic
+def subscriber_create(
+    *,
+    full_name: str,
+    id_document_type: str,
+    id_document_number: str,
+    actor,
+    reason: str,
+    contact_msisdn: str = "",
+    alternate_msisdn: str = "",
+    registered_branch: Branch | None = None,
+) -> Subscriber:
+    reason = require_reason(reason)
+    _require_working(actor)
+    if not actor.has_perm("numbers.add_subscriber"):
+        raise PermissionDenied("You may not register subscribers.")
+    if id_document_type not in IdentityDocumentType.values:
+        raise ValidationError("Choose a known identity document type.", code="document_type")
+    document = normalize_document_number(id_document_number)
+    if not document:
+        raise ValidationError("Enter the identity document number.", code="document_required")
+    if not (full_name or "").strip():
+        raise ValidationError("Enter the subscriber's full name.", code="name_required")
+    if Subscriber.objects.filter(id_document_type=id_document_type, id_document_number=document).exists():
+        raise ValidationError("A subscriber with this identity document already exists.", code="duplicate_document")
+    subscriber = Subscriber(
+        full_name=full_name.strip(),
+        id_document_type=id_document_type,
+        id_document_number=document,
+        contact_msisdn=normalize_msisdn(contact_msisdn) if contact_msisdn else "",
+        alternate_msisdn=normalize_msisdn(alternate_msisdn) if alternate_msisdn else "",
+        registered_branch=registered_branch,
+        created_by=actor,
+    )
+    _stamp(subscriber, actor=actor, reason=reason)
+    subscriber.save()
+    return subscriber
+
+
+SUBSCRIBER_EDITABLE_FIELDS = (
+    "full_name",
+    "id_document_type",
+    "id_document_number",
+    "contact_msisdn",
+    "alternate_msisdn",
+)
+
+
+@transaction.atomic
+def subscriber_update(*, subscriber: Subscriber, actor, reason: str, **changes) -> Subscriber:
+    """Correct a subscriber's details; who and why are kept in history."""
+    reason = require_reason(reason)
+    _require_working(actor)
+    if not actor.has_perm("numbers.change_subscriber"):
+        raise PermissionDenied("You may not change subscribers.")
+    unknown = sorted(set(changes) - set(SUBSCRIBER_EDITABLE_FIELDS))
+    if unknown:
+        raise ValidationError("These fields cannot be changed here: %(f)s.", params={"f": ", ".join(unknown)})
+    current = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+    if current.registered_branch_id is not None:
+        _require_branch_perm(actor, ("operate_branch",), current.registered_branch_id, "change this subscriber")
+    identity_fields = {"id_document_type", "id_document_number"}.intersection(changes)
+    if any(changes[field] != getattr(current, field) for field in identity_fields):
+        # Rewriting who a subscriber is would be a takeover by the back door.
+        _require_branch_perm(actor, ("supervise_branch",), current.registered_branch_id, "change an identity document")
+    if "id_document_number" in changes:
+        changes["id_document_number"] = normalize_document_number(changes["id_document_number"])
+    for field in ("contact_msisdn", "alternate_msisdn"):
+        if changes.get(field):
+            changes[field] = normalize_msisdn(changes[field])
+    for field, value in changes.items():
+        setattr(current, field, value)
+    current.full_clean()
+    _stamp(current, actor=actor, reason=reason)
+    current.save()
+    return current

@@ -1,0 +1,66 @@
+"""What each role may do, written once.
+
+Model permissions say which screens a role uses; branch object permissions
+(granted per branch an employee works for) say where they may act. Nothing is
+granted per number: number access is derived from the branch.
+"""
+
+from .choices import Role
+
+_PORTAL_MODELS = {
+    "numbers": ["branch", "subscriber", "mobilenumber", "holding"],
+    "staff": ["employee"],
+}
+
+BRANCH_PERMS = ("view_branch_numbers", "operate_branch", "supervise_branch", "handle_branch_complaints")
+
+
+def _model_perms(actions: list[str], models: dict[str, list[str]] | None = None) -> list[str]:
+    models = models or _PORTAL_MODELS
+    return [f"{app}.{action}_{model}" for app, names in models.items() for model in names for action in actions]
+
+
+# Model-level permissions of each role's group ("app_label.codename").
+ROLE_MODEL_PERMS: dict[str, list[str]] = {
+    Role.AGENT: [
+        "numbers.view_branch",
+        "numbers.view_mobilenumber",
+        "numbers.change_mobilenumber",
+        "numbers.view_holding",
+        "numbers.view_subscriber",
+        "numbers.add_subscriber",
+        "numbers.change_subscriber",
+    ],
+    Role.SUPERVISOR: [
+        "numbers.view_branch",
+        "numbers.view_mobilenumber",
+        "numbers.change_mobilenumber",
+        "numbers.view_holding",
+        "numbers.view_subscriber",
+        "numbers.add_subscriber",
+        "numbers.change_subscriber",
+        "staff.view_employee",
+    ],
+    Role.COMPLAINT_HANDLER: [
+        "numbers.view_branch",
+        "numbers.view_mobilenumber",
+        "numbers.change_mobilenumber",
+        "numbers.view_holding",
+        "numbers.view_subscriber",
+    ],
+    # Auditors read everything everywhere and change nothing.
+    Role.AUDITOR: _model_perms(["view"]) + ["numbers.view_branch_numbers"],
+    # Administrators run the inventory and staff records, in every branch; they
+    # do not approve (that is the supervisors' four-eyes duty).
+    Role.ADMINISTRATOR: _model_perms(["view", "add", "change"])
+    + ["numbers.view_branch_numbers", "numbers.operate_branch", "auth.view_user", "auth.add_user", "auth.change_user"],
+}
+
+# Object permissions on each branch the employee works for.
+ROLE_BRANCH_PERMS: dict[str, tuple[str, ...]] = {
+    Role.AGENT: ("view_branch_numbers", "operate_branch"),
+    Role.SUPERVISOR: ("view_branch_numbers", "operate_branch", "supervise_branch"),
+    Role.COMPLAINT_HANDLER: ("view_branch_numbers", "handle_branch_complaints"),
+    Role.AUDITOR: (),
+    Role.ADMINISTRATOR: (),
+}

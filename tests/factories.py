@@ -1,0 +1,54 @@
+"""factory-boy factories. Numbers are created available and moved by the services,
+so test data obeys the same rules as real data."""
+
+from __future__ import annotations
+
+import factory
+
+from numbers import services
+from numbers.choices import IdentityDocumentType, NumberStatus
+from numbers.demo import PATH_TO
+from numbers.models import Branch, MobileNumber, Subscriber
+
+
+class BranchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Branch
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"branch-{n}")
+    name = factory.LazyAttribute(lambda o: f"Branch {o.code}")
+
+
+class SubscriberFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subscriber
+
+    full_name = factory.Faker("name")
+    id_document_type = IdentityDocumentType.NATIONAL_ID
+    id_document_number = factory.Sequence(lambda n: f"ID{n:08d}")
+    contact_msisdn = factory.Sequence(lambda n: f"+8559260{n % 10000:04d}")
+
+
+class MobileNumberFactory(factory.django.DjangoModelFactory):
+    """An available number; use ``number_in_state`` for any other state."""
+
+    class Meta:
+        model = MobileNumber
+
+    msisdn = factory.Sequence(lambda n: f"+8551230{n % 10000:04d}")
+    branch = factory.SubFactory(BranchFactory)
+    status = NumberStatus.AVAILABLE
+
+
+def number_in_state(state: str, *, actor, branch=None, subscriber=None, **kwargs) -> MobileNumber:
+    """Drive a new number to ``state`` through the services (acting as ``actor``)."""
+    number = MobileNumberFactory(**({"branch": branch} if branch else {}), **kwargs)
+    for step in PATH_TO[state]:
+        if step == "sale":
+            number = services.number_sell(
+                number=number, subscriber=subscriber or SubscriberFactory(), actor=actor, reason="test sale"
+            )
+        else:
+            number = services.number_transition(number=number, to_status=step, actor=actor, reason=f"test {step}")
+    return number

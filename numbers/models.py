@@ -191,11 +191,30 @@ class MobileNumberQuerySet(UndeletableQuerySet):
         _refuse_guarded_bulk_write(self.model, fields)
         return super().bulk_update(objs, fields, batch_size=batch_size)
 
-    def bulk_create(self, objs, *args, **kwargs):
+    def bulk_create(
+        self,
+        objs,
+        batch_size=None,
+        ignore_conflicts=False,
+        update_conflicts=False,
+        update_fields=None,
+        unique_fields=None,
+    ):
+        objs = list(objs)  # checked here and saved below: a generator would be consumed by the check
         if not in_service_scope():
             for obj in objs:
                 _check_new_number(obj)
-        return super().bulk_create(objs, *args, **kwargs)
+            if update_conflicts:
+                # An upsert on the msisdn is an update of the existing row.
+                _refuse_guarded_bulk_write(self.model, update_fields or ())
+        return super().bulk_create(
+            objs,
+            batch_size=batch_size,
+            ignore_conflicts=ignore_conflicts,
+            update_conflicts=update_conflicts,
+            update_fields=update_fields,
+            unique_fields=unique_fields,
+        )
 
 
 def _refuse_guarded_bulk_write(model, fields) -> None:
@@ -230,6 +249,9 @@ class MobileNumber(UndeletableModel):
     class Meta:
         ordering = ["msisdn"]
         verbose_name = "mobile number"
+        # Related managers write through the base manager (``subscriber.numbers.add(number)``
+        # is a bulk update of holder): it must be the guarded queryset, not a plain Manager.
+        base_manager_name = "objects"
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=NumberStatus.values),
@@ -355,6 +377,8 @@ class Holding(UndeletableModel):
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        # ``other.holdings.add(holding)`` would otherwise rewrite the ledger unguarded.
+        base_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(
                 fields=["number"],
@@ -375,10 +399,15 @@ class Holding(UndeletableModel):
                 name="holding_start_reason_valid",
             ),
         ]
-        indexes = [models.Index(fields=["subscriber", "started_at"], name="holding_subscriber_idx")]
+        indexes = [
+            models.Index(fields=["subscriber", "started_at"], name="holding_subscriber_idx"),
+            # The ledger list reads newest first; without this PostgreSQL sorts the whole table.
+            models.Index(fields=["-started_at", "-id"], name="holding_recent_idx"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.number_id} held by {self.subscriber_id} from {self.started_at:%Y-%m-%d}"
+        # Ids only: a __str__ that follows foreign keys costs a query per row in lists.
+        return f"Holding #{self.pk} ({self.get_start_reason_display()}, from {self.started_at:%Y-%m-%d})"
 
     @property
     def is_open(self) -> bool:

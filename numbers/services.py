@@ -272,12 +272,13 @@ def subscriber_update(*, subscriber: Subscriber, actor, reason: str, **changes) 
     current = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
     if current.registered_branch_id is not None:
         _require_branch_perm(actor, ("operate_branch",), current.registered_branch_id, "change this subscriber")
+    if "id_document_number" in changes:
+        # Normalized before the comparison: "ab-123" for a stored "AB123" is no identity change.
+        changes["id_document_number"] = normalize_document_number(changes["id_document_number"])
     identity_fields = {"id_document_type", "id_document_number"}.intersection(changes)
     if any(changes[field] != getattr(current, field) for field in identity_fields):
         # Rewriting who a subscriber is would be a takeover by the back door.
         _require_branch_perm(actor, ("supervise_branch",), current.registered_branch_id, "change an identity document")
-    if "id_document_number" in changes:
-        changes["id_document_number"] = normalize_document_number(changes["id_document_number"])
     for field in ("contact_msisdn", "alternate_msisdn"):
         if changes.get(field):
             changes[field] = normalize_msisdn(changes[field])

@@ -48,29 +48,42 @@ def _has_employee(user) -> bool:
 def branch_scope(user, perm: str) -> BranchScope:
     """Branches where ``user`` holds ``numbers.<perm>``, globally or on the branch object.
 
-    Cached on the user object for the request: list pages ask it once.
+    All of a user's branch permissions are read in one query and cached on the
+    user object for the request, so a page asking about several costs one.
     """
     cache = user.__dict__.setdefault("_branch_scope_cache", {})
-    if perm in cache:
-        return cache[perm]
-    scope = _compute_branch_scope(user, perm)
-    cache[perm] = scope
-    return scope
+    if perm not in cache:
+        cache[perm] = _compute_branch_scope(user, perm, cache)
+    return cache[perm]
 
 
-def _compute_branch_scope(user, perm: str) -> BranchScope:
+def _compute_branch_scope(user, perm: str, cache: dict) -> BranchScope:
     if not is_working(user):
         return NOWHERE
     if user.is_superuser or user.has_perm(f"numbers.{perm}"):
         return EVERYWHERE
-    from guardian.shortcuts import get_objects_for_user
+    if "_object_grants" not in cache:
+        cache["_object_grants"] = _branch_object_grants(user)
+    return BranchScope(everywhere=False, branch_ids=frozenset(cache["_object_grants"].get(perm, ())))
 
-    from numbers.models import Branch
 
-    branches = get_objects_for_user(
-        user, f"numbers.{perm}", klass=Branch, with_superuser=False, accept_global_perms=False
+def _branch_object_grants(user) -> dict[str, set[int]]:
+    """guardian's branch object permissions of the user, direct and through groups."""
+    from numbers.models import BranchGroupObjectPermission, BranchUserObjectPermission
+
+    from .roles import BRANCH_PERMS
+
+    direct = BranchUserObjectPermission.objects.filter(user=user, permission__codename__in=BRANCH_PERMS)
+    via_groups = BranchGroupObjectPermission.objects.filter(
+        group__in=user.groups.values("pk"), permission__codename__in=BRANCH_PERMS
     )
-    return BranchScope(everywhere=False, branch_ids=frozenset(branches.values_list("pk", flat=True)))
+    grants: dict[str, set[int]] = {}
+    rows = direct.values_list("permission__codename", "content_object_id").union(
+        via_groups.values_list("permission__codename", "content_object_id")
+    )
+    for codename, branch_id in rows:
+        grants.setdefault(codename, set()).add(branch_id)
+    return grants
 
 
 def has_branch_perm(user, perm: str, branch_id: int | None) -> bool:

@@ -19,7 +19,7 @@ from numbers.models import Branch, BranchUserObjectPermission
 from .choices import EmploymentStatus, Role
 from .models import Employee
 from .roles import BRANCH_PERMS, ROLE_BRANCH_PERMS, ROLE_MODEL_PERMS
-from .selectors import clear_scope_cache
+from .selectors import clear_scope_cache, is_working
 
 User = get_user_model()
 
@@ -46,7 +46,8 @@ def roles_ensure_groups() -> dict[str, Group]:
 
 
 def _require_staff_admin(actor) -> None:
-    if not (actor.is_superuser or actor.has_perm("staff.change_employee")):
+    # A suspended administrator keeps their groups but may not act.
+    if not is_working(actor) or not (actor.is_superuser or actor.has_perm("staff.change_employee")):
         raise PermissionDenied("Only administrators change employee records.")
 
 
@@ -132,6 +133,10 @@ def employee_set_roles(*, employee: Employee, roles: Iterable[str], actor, reaso
     user = employee.user
     other_groups = [g for g in user.groups.all() if g.name not in Role.values]
     user.groups.set(other_groups + [groups[role] for role in roles])
+    # Roles live on the user's groups, which keep no history: record who and why here.
+    employee._change_reason = reason
+    employee._history_user = actor
+    employee.save()
     _sync_branch_authority(employee)
     return employee
 

@@ -92,10 +92,29 @@ class PortalModelAdmin(SimpleHistoryAdmin):
         obj._history_user = request.user
         super().save_model(request, obj, form, change)
 
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        """History is read, never replayed. simple-history saves a POST to this view
+        ("revert") with only view permission, whatever SIMPLE_HISTORY_REVERT_DISABLED
+        says (that setting only hides the button)."""
+        if request.method != "GET":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def save_form(self, request, form, change):
+        # From here on (save_model, save_related) a refusal comes from a service.
+        request._portal_saving = True
+        return super().save_form(request, form, change)
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        """A refusal raised by a service in save_model becomes a message, not a 500."""
+        """A refusal raised by a service in save_model becomes a message, not a 500.
+
+        The admin's own permission checks (before the form is saved) stay a 403:
+        turning them into a redirect to the same URL would loop on GET.
+        """
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except (ValidationError, PermissionDenied) as exc:
+            if not getattr(request, "_portal_saving", False):
+                raise
             report_service_error(request, exc)
             return HttpResponseRedirect(request.get_full_path())

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -16,11 +17,11 @@ from backoffice.adminkit import PortalModelAdmin, ReasonModelForm, report_servic
 from staff.selectors import branch_scope, has_branch_perm
 
 from . import services
-from .choices import HELD_STATUSES, NumberStatus
+from .choices import HELD_STATUSES, TRANSITIONS, NumberStatus, move_permissions
 from .forms import BulkMoveForm, MoveForm, NumberAddForm, SellForm, SubscriberForm
 from .models import Branch, Holding, MobileNumber, Subscriber
 from .msisdn import msisdn_search_query
-from .selectors import holding_list, number_list, number_search, subscriber_list
+from .selectors import holding_list, number_list, subscriber_list
 
 BULK_ACTION_LIMIT = 500
 
@@ -113,10 +114,16 @@ class MobileNumberAdmin(PortalModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        found = number_search(queryset=queryset, term=term)
-        if found is not None:
-            return found, False
-        return queryset.filter(holder__id_document_number=services.normalize_document_number(term)), False
+        query = msisdn_search_query(term)
+        if query is not None and query.exact:
+            return queryset.filter(msisdn=query.value), False
+        # A partial number or a document number (which may be all digits): both on
+        # an index, the holder's document through a subquery on its unique key.
+        holders = Subscriber.objects.filter(id_document_number=services.normalize_document_number(term))
+        by_holder = Q(holder__in=holders.values("pk"))
+        if query is None:
+            return queryset.filter(by_holder), False
+        return queryset.filter(Q(msisdn__startswith=query.value) | by_holder), False
 
     @admin.display(description="holder", ordering="holder__full_name")
     def holder_link(self, obj):
@@ -173,8 +180,17 @@ class MobileNumberAdmin(PortalModelAdmin):
         extra_context = extra_context or {}
         number = self.get_object(request, object_id)
         if number is not None:
-            extra_context["can_sell"] = number.status in (NumberStatus.AVAILABLE, NumberStatus.RESERVED)
-            extra_context["can_move"] = True
+            user = request.user
+            extra_context["can_sell"] = number.status in (
+                NumberStatus.AVAILABLE,
+                NumberStatus.RESERVED,
+            ) and has_branch_perm(user, "operate_branch", number.branch_id)
+            # Offer the button to whoever may make at least one move from this state.
+            extra_context["can_move"] = any(
+                has_branch_perm(user, perm, number.branch_id)
+                for to_status in TRANSITIONS.get(number.status, ())
+                for perm in move_permissions(number.status, to_status)
+            )
         return super().change_view(request, object_id, form_url, extra_context)
 
     # --- Lifecycle screens ---------------------------------------------------

@@ -59,6 +59,17 @@ def _fail_missing_service(request):
 # --- Personas ---------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Every persona hashes a password; PBKDF2 costs ~0.3 s a user and no test here
+    is about hashing strength (login and check_password work the same with MD5)."""
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        # Still verifies hashes made before the switch (module-scoped seeding).
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+
+
 def _persona_fixture(username: str):
     @pytest.fixture
     def persona(db):
@@ -114,3 +125,17 @@ def browser_type_launch_args(browser_type_launch_args):
         "headless": True,
         "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
     }
+
+
+# --- CI: no skips -------------------------------------------------------------
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With NO_SKIPS=1 (set by .ci/run) a skipped test fails the run."""
+    if not _flag("NO_SKIPS"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        reporter.write_line(f"NO_SKIPS=1: {len(skipped)} test(s) skipped; every test must run in CI.", red=True)
+        session.exitstatus = 1

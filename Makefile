@@ -1,0 +1,48 @@
+# Two commands for a newcomer: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements-installed
+HOST ?= 127.0.0.1:8000
+
+.PHONY: venv demo seed run test lint format migrations-check browser benchmark clean
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: set up, migrate a SQLite database, seed demo data and serve http://127.0.0.1:8000
+demo: venv
+	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DJANGO_DEBUG=1 $(BIN)/python manage.py seed_demo
+	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST)
+
+## test: set up and run the whole suite (lint, migrations check, pytest incl. browser tests)
+test: venv browser lint migrations-check
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrations-check: venv
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+browser:
+	@scripts/ensure-chromium
+
+## benchmark: admin pages at scale (use a PostgreSQL DATABASE_URL; rolls back what it writes)
+benchmark: venv
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py benchmark_admin $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache

@@ -67,6 +67,18 @@ class HoldingInline(admin.TabularInline):
         return False
 
 
+class SubscriberHoldingInline(HoldingInline):
+    """Every number the subscriber holds or has held, newest first."""
+
+    fk_name = "subscriber"
+    fields = ("number", "started_at", "start_reason", "started_by", "ended_at", "end_reason", "ended_by")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        queryset = Holding.objects.select_related("number", "started_by", "ended_by")
+        return branch_scope(request.user, "view_branch_numbers").filter(queryset, path="number__branch")
+
+
 @admin.register(MobileNumber)
 class MobileNumberAdmin(PortalModelAdmin):
     list_display = ("msisdn", "status", "holder_link", "branch", "last_topup_at", "status_changed_at")
@@ -327,6 +339,7 @@ class SubscriberAdmin(PortalModelAdmin):
     search_help_text = "A document number, a phone number (contact or held), or the start of a name."
     readonly_fields = ("created_by", "created_at")
     ordering = ("full_name", "id")
+    inlines = [SubscriberHoldingInline]
 
     def get_queryset(self, request):
         return subscriber_list(user=request.user)

@@ -106,10 +106,11 @@ class Branch(UndeletableModel):
 class BranchUserObjectPermission(UserObjectPermissionBase):
     """Direct foreign-key object permissions: fast joins instead of generic keys."""
 
-    content_object = models.ForeignKey(Branch, on_delete=models.CASCADE)
+    content_object = models.ForeignKey(Branch, on_delete=models.CASCADE, verbose_name="branch")
 
     class Meta(UserObjectPermissionBase.Meta):
-        pass
+        verbose_name = "branch authority"
+        verbose_name_plural = "branch authority"
 
 
 class BranchGroupObjectPermission(GroupObjectPermissionBase):

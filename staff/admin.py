@@ -1,6 +1,9 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 
 from backoffice.adminkit import PortalModelAdmin
+from numbers.models import BranchUserObjectPermission
 
 from . import services
 from .forms import EmployeeForm
@@ -67,3 +70,60 @@ class EmployeeAdmin(PortalModelAdmin):
         # Branches are set by the services above, which also recompute authority.
         for formset in formsets:
             self.save_formset(request, form, formset, change)
+
+
+# --- Accounts: roles and authority come from the employee record only ----------
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class PortalUserAdmin(UserAdmin):
+    """The stock user admin, minus its back doors to authority.
+
+    Groups (roles), individual permissions and the superuser flag would grant
+    authority around the employee record and its history; here they are read-only,
+    and roles are changed on the employee.
+    """
+
+    readonly_fields = ("groups", "user_permissions", "is_superuser", "last_login", "date_joined")
+    list_select_related = ()
+    show_full_result_count = False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+@admin.register(BranchUserObjectPermission)
+class BranchAuthorityAdmin(admin.ModelAdmin):
+    """Who holds which authority on which branch: derived from employee records,
+    shown here for review, never edited by hand."""
+
+    list_display = ("user", "permission_codename", "content_object")
+    list_select_related = ("user", "permission", "content_object")
+    list_filter = ("content_object", "permission__codename")
+    search_fields = ("user__username",)
+    show_full_result_count = False
+
+    @admin.display(description="authority", ordering="permission__codename")
+    def permission_codename(self, obj):
+        return obj.permission.codename
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        user = request.user
+        return user.is_active and (user.is_superuser or user.has_perm("staff.view_employee"))

@@ -709,6 +709,9 @@ def subscriber_data(subscriber, **changes) -> dict:
         "alternate_msisdn": subscriber.alternate_msisdn,
         "registered_branch": subscriber.registered_branch_id or "",
         "change_reason": "Correction at the counter",
+        # The read-only holdings inline's management form, as the browser sends it.
+        "holdings-TOTAL_FORMS": "0",
+        "holdings-INITIAL_FORMS": "0",
     }
     data.update(changes)
     return data
@@ -772,6 +775,8 @@ def new_subscriber_data(branch, **changes) -> dict:
         "alternate_msisdn": "",
         "registered_branch": branch.pk,
         "change_reason": "Registered at the counter",
+        "holdings-TOTAL_FORMS": "0",
+        "holdings-INITIAL_FORMS": "0",
     }
     data.update(changes)
     return data
@@ -975,3 +980,20 @@ def test_changelist_count_below_the_cap_is_exact(client, settings, agent_a, bran
 
     assert "4 mobile numbers" in content
     assert "More than" not in content
+
+
+def test_subscriber_page_lists_their_holdings_in_branches_the_user_sees(
+    client, admin_user, agent_a, auditor, branch_a, branch_b
+):
+    subscriber = SubscriberFactory(registered_branch=branch_a)
+    own = number_in_state(NumberStatus.ACTIVE, actor=admin_user, branch=branch_a, subscriber=subscriber)
+    elsewhere = number_in_state(NumberStatus.ACTIVE, actor=admin_user, branch=branch_b, subscriber=subscriber)
+
+    def holdings_shown(user) -> set[str]:
+        client.force_login(user)
+        page = client.get(subscriber_url(subscriber))
+        assert page.status_code == 200
+        return {form.instance.number.msisdn for form in page.context["inline_admin_formsets"][0].formset.forms}
+
+    assert holdings_shown(agent_a) == {own.msisdn}
+    assert holdings_shown(auditor) == {own.msisdn, elsewhere.msisdn}

@@ -129,13 +129,17 @@ class MobileNumberAdmin(PortalModelAdmin):
         query = msisdn_search_query(term)
         if query is not None and query.exact:
             return queryset.filter(msisdn=query.value), False
-        # A partial number or a document number (which may be all digits): both on
-        # an index, the holder's document through a subquery on its unique key.
-        holders = Subscriber.objects.filter(id_document_number=services.normalize_document_number(term))
-        by_holder = Q(holder__in=holders.values("pk"))
+        # A partial number or a document number (which may be all digits). The
+        # document is resolved first on its unique key, so the number query is an
+        # OR of two index conditions: a subquery inside an OR would scan every row
+        # (282 ms against 12 ms at a million numbers, see benchmark_admin).
+        document = services.normalize_document_number(term)
+        holder_ids = list(Subscriber.objects.filter(id_document_number=document).values_list("pk", flat=True)[:10])
         if query is None:
-            return queryset.filter(by_holder), False
-        return queryset.filter(Q(msisdn__startswith=query.value) | by_holder), False
+            return queryset.filter(holder_id__in=holder_ids), False
+        if not holder_ids:
+            return queryset.filter(msisdn__startswith=query.value), False
+        return queryset.filter(Q(msisdn__startswith=query.value) | Q(holder_id__in=holder_ids)), False
 
     @admin.display(description="holder", ordering="holder__full_name")
     def holder_link(self, obj):

@@ -168,7 +168,11 @@ class Subscriber(UndeletableModel):
                 name="subscriber_identity_document_type_valid",
             ),
         ]
-        indexes = [models.Index(fields=["contact_msisdn"], name="subscriber_contact_idx")]
+        indexes = [
+            models.Index(fields=["contact_msisdn"], name="subscriber_contact_idx"),
+            # The subscriber list reads in name order; also serves name-prefix search.
+            models.Index(fields=["full_name", "id"], name="subscriber_name_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.full_name} ({self.get_id_document_type_display()} {self.masked_document})"

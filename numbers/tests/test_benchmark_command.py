@@ -1,0 +1,29 @@
+"""The benchmark measures real pages and leaves nothing behind (its numbers are read
+by people, so it is tested like any other command; its timings are not asserted)."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from numbers.models import Holding, MobileNumber, Subscriber
+
+pytestmark = pytest.mark.django_db
+
+
+def test_benchmark_reports_every_page_and_rolls_back():
+    out = StringIO()
+    call_command("benchmark_admin", numbers=40, subscribers=5, repeat=1, stdout=out)
+    report = out.getvalue()
+    for page in ("numbers list", "MSISDN search, prefix", "number page", "sell form", "holdings list"):
+        assert page in report
+    assert not MobileNumber.objects.exists()
+    assert not Subscriber.objects.exists()
+    assert not Holding.objects.exists()
+    assert not get_user_model().objects.filter(username="bench-admin").exists()
+
+
+def test_benchmark_refuses_a_meaningless_size():
+    with pytest.raises(CommandError, match="at least 10 numbers"):
+        call_command("benchmark_admin", numbers=3, subscribers=1, stdout=StringIO())

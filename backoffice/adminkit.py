@@ -71,13 +71,8 @@ def report_service_error(request, exc: Exception, prefix: str = "") -> None:
     messages.error(request, f"{prefix}{text}")
 
 
-class PortalModelAdmin(SimpleHistoryAdmin):
-    """Defaults for million-row tables and for evidence that is never deleted."""
-
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-    list_per_page = 50
-    form = ReasonModelForm
+class NoDeleteAdminMixin:
+    """Evidence and accounts are never deleted from the admin, singly or in bulk."""
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -86,6 +81,15 @@ class PortalModelAdmin(SimpleHistoryAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+
+class PortalModelAdmin(NoDeleteAdminMixin, SimpleHistoryAdmin):
+    """Defaults for million-row tables and for evidence that is never deleted."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    form = ReasonModelForm
 
     def save_model(self, request, obj, form, change):
         obj._change_reason = form.cleaned_data.get("change_reason", "")

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
-from backoffice.adminkit import PortalModelAdmin
+from backoffice.adminkit import NoDeleteAdminMixin, PortalModelAdmin
 from numbers.models import BranchUserObjectPermission
 
 from . import services
@@ -79,7 +79,7 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class PortalUserAdmin(UserAdmin):
+class PortalUserAdmin(NoDeleteAdminMixin, UserAdmin):
     """The stock user admin, minus its back doors to authority.
 
     Groups (roles), individual permissions and the superuser flag would grant
@@ -91,17 +91,9 @@ class PortalUserAdmin(UserAdmin):
     list_select_related = ()
     show_full_result_count = False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
 
 @admin.register(BranchUserObjectPermission)
-class BranchAuthorityAdmin(admin.ModelAdmin):
+class BranchAuthorityAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
     """Who holds which authority on which branch: derived from employee records,
     shown here for review, never edited by hand."""
 
@@ -119,9 +111,6 @@ class BranchAuthorityAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
     def has_view_permission(self, request, obj=None) -> bool:

@@ -19,6 +19,7 @@ from numbers.choices import HELD_STATUSES, HoldingEndReason, HoldingStartReason,
 from numbers.exceptions import DeletionRefused, GuardedFieldChange, HolderChangeRefused
 from numbers.models import Branch, Holding, MobileNumber, Subscriber
 from tests.factories import MobileNumberFactory, SubscriberFactory, number_in_state
+from tests.snapshots import number_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -38,20 +39,6 @@ def active(agent_a, branch_a, holder):
     return number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a, subscriber=holder)
 
 
-def state_of(number: MobileNumber) -> dict:
-    fresh = MobileNumber.objects.get(pk=number.pk)
-    return {
-        "status": fresh.status,
-        "holder_id": fresh.holder_id,
-        "status_changed_at": fresh.status_changed_at,
-        "activated_at": fresh.activated_at,
-        "history": fresh.history.count(),
-        "holdings": list(
-            Holding.objects.filter(number=fresh).values_list("pk", "subscriber_id", "ended_at", "end_reason")
-        ),
-    }
-
-
 def refused(exc_type, action):
     """Run ``action`` in a savepoint and return the exception it must raise."""
     with pytest.raises(exc_type) as exc, transaction.atomic():
@@ -63,7 +50,7 @@ def refused(exc_type, action):
 
 
 def test_changing_the_holder_and_saving_is_refused(active, holder, other):
-    before = state_of(active)
+    before = number_snapshot(active)
     active.holder = other
 
     error = refused(HolderChangeRefused, active.save)
@@ -71,24 +58,24 @@ def test_changing_the_holder_and_saving_is_refused(active, holder, other):
     assert error.code == "holder_change_refused"
     assert active.msisdn in error.messages[0]
     assert "consent of both subscribers" in error.messages[0]
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
     assert MobileNumber.objects.get(pk=active.pk).holder == holder
 
 
 @pytest.mark.parametrize("update_fields", [None, ["holder"], ["last_topup_at"]])
 def test_changing_the_holder_id_is_refused_whatever_is_saved(active, other, update_fields):
-    before = state_of(active)
+    before = number_snapshot(active)
     active.holder_id = other.pk
     refused(HolderChangeRefused, lambda: active.save(update_fields=update_fields))
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
 
 
 def test_removing_the_holder_and_saving_is_refused(active):
-    before = state_of(active)
+    before = number_snapshot(active)
     active.holder = None
     active.status = NumberStatus.AVAILABLE
     refused(HolderChangeRefused, active.save)
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
 
 
 @pytest.mark.parametrize(
@@ -101,7 +88,7 @@ def test_removing_the_holder_and_saving_is_refused(active):
     ],
 )
 def test_changing_a_guarded_field_and_saving_is_refused(active, field, value):
-    before = state_of(active)
+    before = number_snapshot(active)
     setattr(active, field, value)
 
     error = refused(GuardedFieldChange, active.save)
@@ -109,15 +96,15 @@ def test_changing_a_guarded_field_and_saving_is_refused(active, field, value):
     assert not isinstance(error, HolderChangeRefused)
     assert error.code == "guarded_field_change"
     assert field in error.messages[0]
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
 
 
 def test_saving_a_stale_copy_does_not_undo_a_service_move(active, supervisor_a):
     stale = MobileNumber.objects.get(pk=active.pk)
     services.number_transition(number=active, to_status=NumberStatus.WITHDRAWN, actor=supervisor_a, reason="policy")
-    after = state_of(active)
+    after = number_snapshot(active)
     refused(GuardedFieldChange, stale.save)
-    assert state_of(active) == after
+    assert number_snapshot(active) == after
     assert after["holder_id"] is None
 
 
@@ -144,10 +131,10 @@ def test_saving_unguarded_fields_is_allowed(active, branch_b, holder):
     ids=["holder", "holder_id", "holder+status", "status", "status_changed_at", "activated_at"],
 )
 def test_queryset_update_of_guarded_fields_is_refused(active, other, changes):
-    before = state_of(active)
+    before = number_snapshot(active)
     error = refused(GuardedFieldChange, lambda: MobileNumber.objects.filter(pk=active.pk).update(**changes(other)))
     assert error.code == "guarded_bulk_write"
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
 
 
 def test_queryset_update_of_other_fields_is_allowed(active, holder):
@@ -159,12 +146,12 @@ def test_queryset_update_of_other_fields_is_allowed(active, holder):
 
 @pytest.mark.parametrize("fields", [["holder"], ["holder_id"], ["status"], ["holder", "last_topup_at"]])
 def test_bulk_update_of_guarded_fields_is_refused(active, other, fields):
-    before = state_of(active)
+    before = number_snapshot(active)
     active.holder = other
     active.status = NumberStatus.SUSPENDED
     error = refused(GuardedFieldChange, lambda: MobileNumber.objects.bulk_update([active], fields))
     assert error.code == "guarded_bulk_write"
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
 
 
 def test_bulk_update_of_other_fields_is_allowed(active, holder):
@@ -176,7 +163,7 @@ def test_bulk_update_of_other_fields_is_allowed(active, holder):
 
 def test_bulk_create_upsert_of_guarded_fields_is_refused(active, branch_a):
     """An upsert on the msisdn would reset a held number to available with nobody."""
-    before = state_of(active)
+    before = number_snapshot(active)
     replacement = MobileNumber(msisdn=active.msisdn, branch=branch_a, status=NumberStatus.AVAILABLE)
     error = refused(
         GuardedFieldChange,
@@ -185,14 +172,14 @@ def test_bulk_create_upsert_of_guarded_fields_is_refused(active, branch_a):
         ),
     )
     assert error.code == "guarded_bulk_write"
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
 
 
 def test_bulk_create_upsert_cannot_skip_the_lifecycle(supervisor_a, branch_a):
     """withdrawn -> available is not in the table (a number ages first); an upsert
     must not make the move that number_transition refuses."""
     withdrawn = number_in_state(NumberStatus.WITHDRAWN, actor=supervisor_a, branch=branch_a)
-    before = state_of(withdrawn)
+    before = number_snapshot(withdrawn)
     restock = MobileNumber(msisdn=withdrawn.msisdn, branch=branch_a, status=NumberStatus.AVAILABLE)
     refused(
         GuardedFieldChange,
@@ -200,7 +187,7 @@ def test_bulk_create_upsert_cannot_skip_the_lifecycle(supervisor_a, branch_a):
             [restock], update_conflicts=True, unique_fields=["msisdn"], update_fields=["status", "status_changed_at"]
         ),
     )
-    assert state_of(withdrawn) == before
+    assert number_snapshot(withdrawn) == before
 
 
 def test_bulk_create_upsert_of_other_fields_is_allowed(active, holder, branch_a, branch_b):
@@ -215,7 +202,7 @@ def test_bulk_create_upsert_of_other_fields_is_allowed(active, holder, branch_a,
 
 def test_reverse_relation_add_cannot_take_a_number(active, holder, other):
     """``other.numbers.add(number)`` writes the holder with a bulk update."""
-    before = state_of(active)
+    before = number_snapshot(active)
 
     def fresh():  # add() sets the holder on the instance before it writes
         return MobileNumber.objects.get(pk=active.pk)
@@ -226,17 +213,17 @@ def test_reverse_relation_add_cannot_take_a_number(active, holder, other):
     refused(GuardedFieldChange, lambda: holder.numbers.remove(fresh()))
     refused(GuardedFieldChange, lambda: holder.numbers.clear())
     refused(GuardedFieldChange, lambda: holder.numbers.set([]))
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
     assert list(holder.numbers.all()) == [active]
 
 
 def test_reverse_relation_add_cannot_move_a_holding(active, other, branch_a):
     holding = active.holdings.get()
     elsewhere = MobileNumberFactory(branch=branch_a)
-    before = state_of(active)
+    before = number_snapshot(active)
     refused(GuardedFieldChange, lambda: other.holdings.add(holding))
     refused(GuardedFieldChange, lambda: elsewhere.holdings.add(holding))
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
     assert not elsewhere.holdings.exists()
 
 
@@ -303,7 +290,7 @@ def test_creating_a_holding_outside_the_services_is_refused(active, other, branc
 
 
 def test_changing_a_holding_outside_the_services_is_refused(active, holder, other):
-    before = state_of(active)
+    before = number_snapshot(active)
     holding = active.holdings.get()
 
     holding.subscriber = other
@@ -317,7 +304,7 @@ def test_changing_a_holding_outside_the_services_is_refused(active, holder, othe
     holding.subscriber = other
     refused(GuardedFieldChange, lambda: Holding.objects.bulk_update([holding], ["subscriber"]))
 
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
     assert Holding.objects.get(pk=holding.pk).subscriber == holder
 
 
@@ -337,33 +324,33 @@ def _write(tmp_path, name: str, data: list[dict]) -> str:
 
 
 def test_loaddata_cannot_give_a_held_number_to_somebody_else(active, holder, other, tmp_path):
-    before = state_of(active)
+    before = number_snapshot(active)
     fixture = _write(tmp_path, "takeover", _number_fixture(active, holder=other.pk))
 
     with pytest.raises(HolderChangeRefused):
         call_command("loaddata", fixture, verbosity=0)
 
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
     assert MobileNumber.objects.get(pk=active.pk).holder == holder
 
 
 def test_loaddata_cannot_release_a_held_number(active, tmp_path):
-    before = state_of(active)
+    before = number_snapshot(active)
     fixture = _write(
         tmp_path, "release", _number_fixture(active, holder=None, status=NumberStatus.AVAILABLE, activated_at=None)
     )
     with pytest.raises(HolderChangeRefused):
         call_command("loaddata", fixture, verbosity=0)
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
 
 
 def test_loaddata_cannot_write_the_ledger(active, other, tmp_path):
-    before = state_of(active)
+    before = number_snapshot(active)
     data = json.loads(serializers.serialize("json", [active.holdings.get()]))
     data[0]["fields"]["subscriber"] = other.pk
     with pytest.raises(GuardedFieldChange):
         call_command("loaddata", _write(tmp_path, "ledger", data), verbosity=0)
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
 
 
 def test_loaddata_of_new_available_numbers_is_allowed(active, branch_a, tmp_path):
@@ -389,12 +376,12 @@ def run(*args) -> str:
 
 
 def test_command_sell_of_an_active_number_is_refused(active, holder, other):
-    before = state_of(active)
+    before = number_snapshot(active)
     with pytest.raises(CommandError) as exc:
         run("sell", active.msisdn, "--subscriber", str(other.pk), "--actor", "agent_a", "--reason", "walk-in sale")
     assert "Refused, nothing changed" in str(exc.value)
     assert "not for sale" in str(exc.value)
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
     assert MobileNumber.objects.get(pk=active.pk).holder == holder
 
 
@@ -435,18 +422,18 @@ def test_command_moves_a_number(active, agent_a, holder):
 
 
 def test_command_refuses_a_move_without_authority_or_off_the_table(active, supervisor_a):
-    before = state_of(active)
+    before = number_snapshot(active)
     with pytest.raises(CommandError, match="Refused, nothing changed: You have no authority"):
         run("move", active.msisdn, "withdrawn", "--actor", "agent_a", "--reason", "inactive")
     with pytest.raises(CommandError, match="Refused, nothing changed: .*cannot move from active to aging"):
         run("move", active.msisdn, "aging", "--actor", "supervisor_a", "--reason", "x")
     with pytest.raises(CommandError, match="Refused, nothing changed: A reason is required"):
         run("move", active.msisdn, "suspended", "--actor", "agent_a", "--reason", " ")
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
 
 
 def test_command_records_a_top_up(active):
-    before = state_of(active)
+    before = number_snapshot(active)
     paid_before = MobileNumber.objects.get(pk=active.pk).last_topup_at
     run("topup", active.msisdn, "--actor", "agent_a", "--reason", "5 USD")
     fresh = MobileNumber.objects.get(pk=active.pk)
@@ -471,11 +458,11 @@ def test_command_shows_a_number(active, holder):
     ],
 )
 def test_command_refuses_unknown_numbers_and_actors(active, args, message):
-    before = state_of(active)
+    before = number_snapshot(active)
     with pytest.raises(CommandError) as exc:
         run(*(arg.format(msisdn=active.msisdn) for arg in args))
     assert message in str(exc.value)
-    assert state_of(active) == before
+    assert number_snapshot(active) == before
 
 
 # --- The sale service cannot resell a held number ----------------------------------
@@ -488,7 +475,7 @@ def test_transition_with_a_subscriber_on_a_held_number_is_refused(
     request, supervisor_a, branch_a, holder, state, to_status, buyer
 ):
     number = number_in_state(state, actor=supervisor_a, branch=branch_a, subscriber=holder)
-    before = state_of(number)
+    before = number_snapshot(number)
     error = refused(
         HolderChangeRefused,
         lambda: services.number_transition(
@@ -501,18 +488,18 @@ def test_transition_with_a_subscriber_on_a_held_number_is_refused(
     )
     assert error.code == "holder_change_refused"
     assert "not for sale" in error.messages[0]
-    assert state_of(number) == before
+    assert number_snapshot(number) == before
 
 
 @pytest.mark.parametrize("state", sorted(HELD_STATUSES))
 def test_number_sell_of_a_held_number_is_refused(supervisor_a, branch_a, holder, other, state):
     number = number_in_state(state, actor=supervisor_a, branch=branch_a, subscriber=holder)
-    before = state_of(number)
+    before = number_snapshot(number)
     refused(
         HolderChangeRefused,
         lambda: services.number_sell(number=number, subscriber=other, actor=supervisor_a, reason="resale"),
     )
-    assert state_of(number) == before
+    assert number_snapshot(number) == before
 
 
 # --- Deletion -------------------------------------------------------------------------
@@ -549,8 +536,8 @@ def test_deletion_is_refused(evidence, model, how):
 
 def test_deletion_through_a_relation_is_refused(evidence):
     number = evidence[MobileNumber]
-    before = state_of(number)
+    before = number_snapshot(number)
     refused(DeletionRefused, lambda: number.holdings.all().delete())
     refused(DeletionRefused, lambda: number.branch.numbers.all().delete())
     refused(DeletionRefused, lambda: number.holder.numbers.all().delete())
-    assert state_of(number) == before
+    assert number_snapshot(number) == before

@@ -26,6 +26,7 @@ from numbers.msisdn import InvalidMsisdn
 from staff.choices import EmploymentStatus
 from staff.services import employee_set_status
 from tests.factories import SubscriberFactory, number_in_state
+from tests.snapshots import number_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -85,19 +86,6 @@ def test_every_allowed_move_has_a_kind():
     assert set(MOVE_KIND) == set(ALLOWED_MOVES)
 
 
-def snapshot(number: MobileNumber) -> dict:
-    fresh = MobileNumber.objects.get(pk=number.pk)
-    return {
-        "status": fresh.status,
-        "holder_id": fresh.holder_id,
-        "status_changed_at": fresh.status_changed_at,
-        "activated_at": fresh.activated_at,
-        "last_topup_at": fresh.last_topup_at,
-        "history": fresh.history.count(),
-        "holdings": list(Holding.objects.filter(number=fresh).values_list("pk", "subscriber_id", "ended_at")),
-    }
-
-
 # --- Every allowed move -----------------------------------------------------
 
 
@@ -107,7 +95,7 @@ def snapshot(number: MobileNumber) -> dict:
 def test_every_allowed_move_succeeds(request, supervisor_a, branch_a, from_status, to_status, who):
     actor = request.getfixturevalue(who)
     number = number_in_state(from_status, actor=supervisor_a, branch=branch_a)
-    before = snapshot(number)
+    before = number_snapshot(number)
     is_sale = from_status not in HELD_STATUSES and to_status in HELD_STATUSES
     is_withdrawal = from_status in HELD_STATUSES and to_status not in HELD_STATUSES
     buyer = SubscriberFactory() if is_sale else None
@@ -146,13 +134,13 @@ def test_every_allowed_move_is_refused_without_its_permission(
 ):
     actor = request.getfixturevalue(who)
     number = number_in_state(from_status, actor=supervisor_a, branch=branch_a)
-    before = snapshot(number)
+    before = number_snapshot(number)
     buyer = SubscriberFactory() if to_status in HELD_STATUSES and from_status not in HELD_STATUSES else None
 
     with pytest.raises(PermissionDenied):
         services.number_transition(number=number, to_status=to_status, actor=actor, reason="no", subscriber=buyer)
 
-    assert snapshot(number) == before
+    assert number_snapshot(number) == before
 
 
 # --- Every forbidden move ---------------------------------------------------
@@ -161,7 +149,7 @@ def test_every_allowed_move_is_refused_without_its_permission(
 @pytest.mark.parametrize(("from_status", "to_status"), FORBIDDEN_MOVES, ids=[_id(p) for p in FORBIDDEN_MOVES])
 def test_every_forbidden_move_raises_and_changes_nothing(supervisor_a, branch_a, from_status, to_status):
     number = number_in_state(from_status, actor=supervisor_a, branch=branch_a)
-    before = snapshot(number)
+    before = number_snapshot(number)
     # Into a held state from an unheld one, try it the way a sale would be tried.
     buyer = SubscriberFactory() if to_status in HELD_STATUSES and from_status not in HELD_STATUSES else None
 
@@ -172,16 +160,16 @@ def test_every_forbidden_move_raises_and_changes_nothing(supervisor_a, branch_a,
 
     assert exc.value.code == "illegal_move"
     assert f"cannot move from {from_status} to {to_status}" in exc.value.messages[0]
-    assert snapshot(number) == before
+    assert number_snapshot(number) == before
 
 
 def test_unknown_status_is_an_illegal_move(supervisor_a, branch_a):
     number = number_in_state(NumberStatus.ACTIVE, actor=supervisor_a, branch=branch_a)
-    before = snapshot(number)
+    before = number_snapshot(number)
     with pytest.raises(IllegalMove) as exc:
         services.number_transition(number=number, to_status="sold", actor=supervisor_a, reason="typo")
     assert exc.value.code == "unknown_status"
-    assert snapshot(number) == before
+    assert number_snapshot(number) == before
 
 
 # --- Sale and withdrawal ----------------------------------------------------
@@ -221,22 +209,22 @@ def test_sale_of_a_reserved_number(agent_a, branch_a):
 
 def test_sale_needs_a_subscriber(agent_a, branch_a):
     number = number_in_state(NumberStatus.AVAILABLE, actor=agent_a, branch=branch_a)
-    before = snapshot(number)
+    before = number_snapshot(number)
     with pytest.raises(ValidationError) as exc:
         services.number_transition(number=number, to_status=NumberStatus.ACTIVE, actor=agent_a, reason="sale")
     assert "needs a subscriber" in exc.value.messages[0]
-    assert snapshot(number) == before
+    assert number_snapshot(number) == before
 
 
 def test_only_a_sale_names_a_subscriber(agent_a, branch_a):
     number = number_in_state(NumberStatus.AVAILABLE, actor=agent_a, branch=branch_a)
-    before = snapshot(number)
+    before = number_snapshot(number)
     with pytest.raises(ValidationError) as exc:
         services.number_transition(
             number=number, to_status=NumberStatus.RESERVED, actor=agent_a, reason="hold", subscriber=SubscriberFactory()
         )
     assert exc.value.code == "subscriber_not_allowed"
-    assert snapshot(number) == before
+    assert number_snapshot(number) == before
     # Without the subscriber the same move is fine.
     reserved = services.number_transition(number=number, to_status=NumberStatus.RESERVED, actor=agent_a, reason="hold")
     assert (reserved.status, reserved.holder) == (NumberStatus.RESERVED, None)
@@ -288,11 +276,11 @@ def test_a_recycled_number_is_sold_again_with_a_new_holding(supervisor_a, agent_
 @pytest.mark.parametrize("reason", ["", "   ", None])
 def test_a_blank_reason_is_refused_with_no_change(agent_a, branch_a, reason):
     number = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a)
-    before = snapshot(number)
+    before = number_snapshot(number)
     with pytest.raises(ValidationError) as exc:
         services.number_transition(number=number, to_status=NumberStatus.SUSPENDED, actor=agent_a, reason=reason)
     assert exc.value.code == "reason_required"
-    assert snapshot(number) == before
+    assert number_snapshot(number) == before
     # The same move with a reason goes through.
     moved = services.number_transition(number=number, to_status=NumberStatus.SUSPENDED, actor=agent_a, reason="why")
     assert moved.status == NumberStatus.SUSPENDED
@@ -304,11 +292,11 @@ def test_a_blank_reason_is_refused_with_no_change(agent_a, branch_a, reason):
 def test_agent_acts_only_in_their_own_branch(agent_a, supervisor_b, branch_a, branch_b):
     own = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a)
     other = number_in_state(NumberStatus.ACTIVE, actor=supervisor_b, branch=branch_b)
-    before = snapshot(other)
+    before = number_snapshot(other)
 
     with pytest.raises(PermissionDenied):
         services.number_transition(number=other, to_status=NumberStatus.SUSPENDED, actor=agent_a, reason="unpaid")
-    assert snapshot(other) == before
+    assert number_snapshot(other) == before
 
     moved = services.number_transition(number=own, to_status=NumberStatus.SUSPENDED, actor=agent_a, reason="unpaid")
     assert moved.status == NumberStatus.SUSPENDED
@@ -316,21 +304,21 @@ def test_agent_acts_only_in_their_own_branch(agent_a, supervisor_b, branch_a, br
 
 def test_supervisor_acts_only_in_their_own_branch(supervisor_a, supervisor_b, branch_a, branch_b):
     other = number_in_state(NumberStatus.ACTIVE, actor=supervisor_b, branch=branch_b)
-    before = snapshot(other)
+    before = number_snapshot(other)
     with pytest.raises(PermissionDenied):
         services.number_transition(number=other, to_status=NumberStatus.WITHDRAWN, actor=supervisor_a, reason="x")
-    assert snapshot(other) == before
+    assert number_snapshot(other) == before
     moved = services.number_transition(number=other, to_status=NumberStatus.WITHDRAWN, actor=supervisor_b, reason="x")
     assert moved.status == NumberStatus.WITHDRAWN
 
 
 def test_withdrawal_needs_supervise_branch(agent_a, supervisor_a, branch_a):
     number = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a)
-    before = snapshot(number)
+    before = number_snapshot(number)
 
     with pytest.raises(PermissionDenied):
         services.number_transition(number=number, to_status=NumberStatus.WITHDRAWN, actor=agent_a, reason="inactive")
-    assert snapshot(number) == before
+    assert number_snapshot(number) == before
 
     moved = services.number_transition(
         number=number, to_status=NumberStatus.WITHDRAWN, actor=supervisor_a, reason="inactive"
@@ -350,10 +338,10 @@ def test_complaint_handler_blocks_and_unblocks_but_does_no_counter_work(handler_
     )
     assert (unblocked.status, unblocked.holder_id) == (NumberStatus.SUSPENDED, holder_id)
 
-    before = snapshot(number)
+    before = number_snapshot(number)
     with pytest.raises(PermissionDenied):
         services.number_transition(number=number, to_status=NumberStatus.ACTIVE, actor=handler_a, reason="paid")
-    assert snapshot(number) == before
+    assert number_snapshot(number) == before
 
     fresh = number_in_state(NumberStatus.AVAILABLE, actor=agent_a, branch=branch_a)
     with pytest.raises(PermissionDenied):
@@ -363,27 +351,27 @@ def test_complaint_handler_blocks_and_unblocks_but_does_no_counter_work(handler_
 
 def test_agent_cannot_block(agent_a, branch_a):
     number = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a)
-    before = snapshot(number)
+    before = number_snapshot(number)
     with pytest.raises(PermissionDenied):
         services.number_block(number=number, actor=agent_a, reason="complaint")
-    assert snapshot(number) == before
+    assert number_snapshot(number) == before
 
 
 def test_unblock_refuses_a_number_that_is_not_blocked(handler_a, agent_a, branch_a):
     number = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a)
-    before = snapshot(number)
+    before = number_snapshot(number)
     with pytest.raises(IllegalMove) as exc:
         services.number_unblock(number=number, actor=handler_a, reason="closed")
     assert exc.value.code == "not_blocked"
-    assert snapshot(number) == before
+    assert number_snapshot(number) == before
 
 
 def test_unblock_cannot_withdraw(handler_a, supervisor_a, branch_a):
     number = number_in_state(NumberStatus.BLOCKED, actor=supervisor_a, branch=branch_a)
-    before = snapshot(number)
+    before = number_snapshot(number)
     with pytest.raises(IllegalMove):
         services.number_unblock(number=number, actor=supervisor_a, reason="x", to_status=NumberStatus.WITHDRAWN)
-    assert snapshot(number) == before
+    assert number_snapshot(number) == before
 
 
 @pytest.mark.parametrize(
@@ -400,10 +388,10 @@ def test_unblock_cannot_withdraw(handler_a, supervisor_a, branch_a):
 )
 def test_auditor_can_change_nothing(auditor, supervisor_a, branch_a, state, to_status):
     number = number_in_state(state, actor=supervisor_a, branch=branch_a)
-    before = snapshot(number)
+    before = number_snapshot(number)
     with pytest.raises(PermissionDenied):
         services.number_transition(number=number, to_status=to_status, actor=auditor, reason="audit")
-    assert snapshot(number) == before
+    assert number_snapshot(number) == before
     # The same move is fine for the branch's supervisor: the refusal is about who acts.
     services.number_transition(number=number, to_status=to_status, actor=supervisor_a, reason="audit")
 
@@ -411,14 +399,14 @@ def test_auditor_can_change_nothing(auditor, supervisor_a, branch_a, state, to_s
 def test_auditor_cannot_sell_top_up_or_create(auditor, supervisor_a, branch_a):
     available = number_in_state(NumberStatus.AVAILABLE, actor=supervisor_a, branch=branch_a)
     active = number_in_state(NumberStatus.ACTIVE, actor=supervisor_a, branch=branch_a)
-    before = (snapshot(available), snapshot(active), MobileNumber.objects.count())
+    before = (number_snapshot(available), number_snapshot(active), MobileNumber.objects.count())
     with pytest.raises(PermissionDenied):
         services.number_sell(number=available, subscriber=SubscriberFactory(), actor=auditor, reason="x")
     with pytest.raises(PermissionDenied):
         services.number_record_topup(number=active, actor=auditor, reason="x")
     with pytest.raises(PermissionDenied):
         services.number_create(msisdn="012 888 777", branch=branch_a, actor=auditor, reason="x")
-    assert (snapshot(available), snapshot(active), MobileNumber.objects.count()) == before
+    assert (number_snapshot(available), number_snapshot(active), MobileNumber.objects.count()) == before
 
 
 def test_a_suspended_employee_can_no_longer_act(admin_user, agent_a, branch_a):
@@ -431,12 +419,12 @@ def test_a_suspended_employee_can_no_longer_act(admin_user, agent_a, branch_a):
     )
     # The next request loads the account afresh.
     agent = get_user_model().objects.get(pk=agent_a.pk)
-    before = snapshot(second)
+    before = number_snapshot(second)
     with pytest.raises(PermissionDenied):
         services.number_transition(number=second, to_status=NumberStatus.SUSPENDED, actor=agent, reason="unpaid")
     with pytest.raises(PermissionDenied):
         services.number_record_topup(number=second, actor=agent, reason="paid")
-    assert snapshot(second) == before
+    assert number_snapshot(second) == before
 
     employee_set_status(
         employee=agent.employee, status=EmploymentStatus.ACTIVE, actor=admin_user, reason="Investigation closed"
@@ -452,7 +440,7 @@ def test_a_suspended_employee_can_no_longer_act(admin_user, agent_a, branch_a):
 @pytest.mark.parametrize("state", sorted(HELD_STATUSES))
 def test_top_up_of_a_held_number(agent_a, supervisor_a, branch_a, state):
     number = number_in_state(state, actor=supervisor_a, branch=branch_a)
-    before = snapshot(number)
+    before = number_snapshot(number)
     paid_at = timezone.now() + timedelta(minutes=5)
 
     topped = services.number_record_topup(number=number, actor=agent_a, reason="Top-up 5 USD", at=paid_at)
@@ -471,23 +459,23 @@ def test_top_up_of_a_held_number(agent_a, supervisor_a, branch_a, state):
 @pytest.mark.parametrize("state", sorted(set(ALL_STATUSES) - HELD_STATUSES))
 def test_top_up_of_an_unheld_number_is_refused(agent_a, supervisor_a, branch_a, state):
     number = number_in_state(state, actor=supervisor_a, branch=branch_a)
-    before = snapshot(number)
+    before = number_snapshot(number)
     with pytest.raises(ValidationError) as exc:
         services.number_record_topup(number=number, actor=agent_a, reason="Top-up")
     assert "only a held number is topped up" in exc.value.messages[0]
-    assert snapshot(number) == before
+    assert number_snapshot(number) == before
 
 
 def test_top_up_in_another_branch_or_without_reason_is_refused(agent_a, supervisor_b, branch_b):
     number = number_in_state(NumberStatus.ACTIVE, actor=supervisor_b, branch=branch_b)
-    before = snapshot(number)
+    before = number_snapshot(number)
     with pytest.raises(PermissionDenied):
         services.number_record_topup(number=number, actor=agent_a, reason="Top-up")
     with pytest.raises(ValidationError):
         services.number_record_topup(number=number, actor=supervisor_b, reason=" ")
-    assert snapshot(number) == before
+    assert number_snapshot(number) == before
     services.number_record_topup(number=number, actor=supervisor_b, reason="Top-up")
-    assert snapshot(number)["last_topup_at"] > before["last_topup_at"]
+    assert number_snapshot(number)["last_topup_at"] > before["last_topup_at"]
 
 
 # --- Creating numbers -------------------------------------------------------

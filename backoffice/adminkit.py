@@ -12,6 +12,8 @@ from django.http import HttpResponseRedirect
 from django.utils.functional import cached_property
 from simple_history.admin import SimpleHistoryAdmin
 
+from .history import stamp_change
+
 
 class CappedCountPaginator(Paginator):
     """Counts at most ADMIN_COUNT_CAP rows.
@@ -92,8 +94,7 @@ class PortalModelAdmin(NoDeleteAdminMixin, SimpleHistoryAdmin):
     form = ReasonModelForm
 
     def save_model(self, request, obj, form, change):
-        obj._change_reason = form.cleaned_data.get("change_reason", "")
-        obj._history_user = request.user
+        stamp_change(obj, actor=request.user, reason=form.cleaned_data.get("change_reason", ""))
         super().save_model(request, obj, form, change)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):

@@ -6,7 +6,7 @@ from backoffice.adminkit import ReasonField, ReasonModelForm
 
 from .choices import TRANSITIONS, NumberStatus
 from .fields import MsisdnField
-from .models import MobileNumber, Subscriber
+from .models import MobileNumber, Subscriber, normalize_document_number
 from .msisdn import normalize_msisdn
 
 
@@ -44,8 +44,6 @@ class SubscriberForm(ReasonModelForm):
         ]
 
     def clean_id_document_number(self):
-        from .services import normalize_document_number
-
         return normalize_document_number(self.cleaned_data["id_document_number"])
 
 

@@ -131,6 +131,11 @@ def mask_document_number(number: str) -> str:
     return "•" * max(len(number) - len(visible), 3) + visible
 
 
+def normalize_document_number(value: str) -> str:
+    """Document numbers are compared without spaces, dashes or case."""
+    return "".join(ch for ch in (value or "").upper() if ch.isalnum())
+
+
 class Subscriber(UndeletableModel):
     """A customer. The identity document is stored once and shown masked except on
     the subscriber's own detail page."""

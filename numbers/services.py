@@ -13,8 +13,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from backoffice.history import require_reason, stamp_change
 from staff.selectors import has_branch_perm, is_working
-from staff.services import require_reason
 
 from .choices import (
     HELD_STATUSES,
@@ -27,7 +27,7 @@ from .choices import (
     move_permissions,
 )
 from .exceptions import HolderChangeRefused, IllegalMove
-from .models import Branch, Holding, MobileNumber, Subscriber, service_write_scope
+from .models import Branch, Holding, MobileNumber, Subscriber, normalize_document_number, service_write_scope
 from .msisdn import normalize_msisdn
 
 
@@ -40,12 +40,6 @@ def _require_branch_perm(actor, perms: tuple[str, ...], branch_id: int, what: st
     _require_working(actor)
     if not any(has_branch_perm(actor, perm, branch_id) for perm in perms):
         raise PermissionDenied(f"You have no authority to {what} for this branch.")
-
-
-def _stamp(instance, *, actor, reason: str) -> None:
-    """What simple-history records as who and why."""
-    instance._history_user = actor
-    instance._change_reason = reason
 
 
 # --- Inventory ----------------------------------------------------------------
@@ -63,7 +57,7 @@ def number_create(*, msisdn: str, branch: Branch, actor, reason: str) -> MobileN
     if MobileNumber.objects.filter(msisdn=e164).exists():
         raise ValidationError("%(msisdn)s is already in the inventory.", params={"msisdn": e164}, code="duplicate")
     number = MobileNumber(msisdn=e164, branch=branch, status=NumberStatus.AVAILABLE)
-    _stamp(number, actor=actor, reason=reason)
+    stamp_change(number, actor=actor, reason=reason)
     with service_write_scope():
         try:
             with transaction.atomic():
@@ -138,7 +132,7 @@ def number_transition(
                 started_by=actor,
                 start_note=reason,
             )
-            _stamp(holding, actor=actor, reason=reason)
+            stamp_change(holding, actor=actor, reason=reason)
             holding.save()
             current.holder = subscriber
             current.activated_at = now
@@ -149,13 +143,13 @@ def number_transition(
             holding.end_reason = HoldingEndReason.WITHDRAWAL
             holding.ended_by = actor
             holding.end_note = reason
-            _stamp(holding, actor=actor, reason=reason)
+            stamp_change(holding, actor=actor, reason=reason)
             holding.save()
             current.holder = None
             current.activated_at = None
         current.status = to_status
         current.status_changed_at = now
-        _stamp(current, actor=actor, reason=reason)
+        stamp_change(current, actor=actor, reason=reason)
         current.save()
     _assert_ledger_matches(current)
     return current
@@ -198,17 +192,12 @@ def number_record_topup(*, number: MobileNumber, actor, reason: str, at: datetim
             params={"msisdn": current.msisdn, "status": current.status},
         )
     current.last_topup_at = at or timezone.now()
-    _stamp(current, actor=actor, reason=reason)
+    stamp_change(current, actor=actor, reason=reason)
     current.save(update_fields=["last_topup_at"])
     return current
 
 
 # --- Subscribers --------------------------------------------------------------
-
-
-def normalize_document_number(value: str) -> str:
-    """Document numbers are compared without spaces, dashes or case."""
-    return "".join(ch for ch in (value or "").upper() if ch.isalnum())
 
 
 @transaction.atomic
@@ -245,7 +234,7 @@ def subscriber_create(
         registered_branch=registered_branch,
         created_by=actor,
     )
-    _stamp(subscriber, actor=actor, reason=reason)
+    stamp_change(subscriber, actor=actor, reason=reason)
     subscriber.save()
     return subscriber
 
@@ -285,6 +274,6 @@ def subscriber_update(*, subscriber: Subscriber, actor, reason: str, **changes) 
     for field, value in changes.items():
         setattr(current, field, value)
     current.full_clean()
-    _stamp(current, actor=actor, reason=reason)
+    stamp_change(current, actor=actor, reason=reason)
     current.save()
     return current

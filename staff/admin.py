@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
 from backoffice.adminkit import NoDeleteAdminMixin, PortalModelAdmin
+from backoffice.history import stamp_change
 from numbers.models import BranchUserObjectPermission
 
 from . import services
@@ -54,8 +55,7 @@ class EmployeeAdmin(PortalModelAdmin):
             obj.user = created.user
             return
         if "employee_code" in form.changed_data:
-            obj._change_reason = reason
-            obj._history_user = request.user
+            stamp_change(obj, actor=request.user, reason=reason)
             obj.save(update_fields=["employee_code"])
         if "branches" in form.changed_data:
             services.employee_set_branches(employee=obj, branches=data["branches"], actor=request.user, reason=reason)

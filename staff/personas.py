@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from backoffice.history import stamp_change
 from numbers.models import Branch
 
 from .choices import Role
@@ -85,8 +86,7 @@ def ensure_persona(username: str, *, password: str | None = None):
 
         user.groups.add(roles_ensure_groups()[persona.role])
         employee = Employee(user=user, employee_code=f"E-{username.upper()}")
-        employee._change_reason = "Bootstrap administrator"
-        employee._history_user = user
+        stamp_change(employee, actor=user, reason="Bootstrap administrator")
         employee.save()
         return user
     actor = ensure_persona("admin", password=password)

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from guardian.shortcuts import assign_perm
 
+from backoffice.history import require_reason, stamp_change
 from numbers.models import Branch, BranchUserObjectPermission
 
 from .choices import EmploymentStatus, Role
@@ -22,13 +23,6 @@ from .roles import BRANCH_PERMS, ROLE_BRANCH_PERMS, ROLE_MODEL_PERMS
 from .selectors import clear_scope_cache, is_working
 
 User = get_user_model()
-
-
-def require_reason(reason: str) -> str:
-    """Every change carries a why; blank is not a reason."""
-    if not reason or not reason.strip():
-        raise ValidationError("A reason is required for this change.", code="reason_required")
-    return reason.strip()
 
 
 def roles_ensure_groups() -> dict[str, Group]:
@@ -99,8 +93,7 @@ def employee_create(
     groups = roles_ensure_groups()
     user.groups.set([groups[role] for role in roles])
     employee = Employee(user=user, employee_code=employee_code)
-    employee._change_reason = reason
-    employee._history_user = actor
+    stamp_change(employee, actor=actor, reason=reason)
     employee.full_clean(exclude=["user"])
     employee.save()
     employee.branches.set(list(branches))
@@ -113,8 +106,7 @@ def employee_set_branches(*, employee: Employee, branches: Iterable[Branch], act
     reason = require_reason(reason)
     _require_staff_admin(actor)
     employee = Employee.objects.select_for_update().get(pk=employee.pk)
-    employee._change_reason = reason
-    employee._history_user = actor
+    stamp_change(employee, actor=actor, reason=reason)
     employee.branches.set(list(branches))
     _sync_branch_authority(employee)
     return employee
@@ -134,8 +126,7 @@ def employee_set_roles(*, employee: Employee, roles: Iterable[str], actor, reaso
     other_groups = [g for g in user.groups.all() if g.name not in Role.values]
     user.groups.set(other_groups + [groups[role] for role in roles])
     # Roles live on the user's groups, which keep no history: record who and why here.
-    employee._change_reason = reason
-    employee._history_user = actor
+    stamp_change(employee, actor=actor, reason=reason)
     employee.save()
     _sync_branch_authority(employee)
     return employee
@@ -151,8 +142,7 @@ def employee_set_status(*, employee: Employee, status: str, actor, reason: str) 
         raise PermissionDenied("Nobody changes their own employment status.")
     employee = Employee.objects.select_for_update().get(pk=employee.pk)
     employee.employment_status = status
-    employee._change_reason = reason
-    employee._history_user = actor
+    stamp_change(employee, actor=actor, reason=reason)
     employee.save()
     _sync_branch_authority(employee)
     return employee

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from numbers import services
 from numbers.choices import NumberStatus
-from numbers.models import MobileNumber, Subscriber
+from numbers.models import MobileNumber, Subscriber, normalize_document_number
 from numbers.msisdn import normalize_msisdn
 
 
@@ -71,7 +71,7 @@ class Command(BaseCommand):
         else:
             doc_type, _, document = ref.partition(":")
             subscriber = Subscriber.objects.filter(
-                id_document_type=doc_type, id_document_number=services.normalize_document_number(document)
+                id_document_type=doc_type, id_document_number=normalize_document_number(document)
             ).first()
         if subscriber is None:
             raise CommandError(f"No subscriber {ref}.")

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "staff",
     "numbers",
+    "sms",
     "complaints",
 ]
 
@@ -147,6 +148,29 @@ MSISDN_DEFAULT_REGION = os.environ.get("MSISDN_DEFAULT_REGION", "KH")
 # Admin list pages never count past this many rows: a COUNT(*) over millions of
 # numbers costs more than the page itself (see shared REFERENCE, "Measured here").
 ADMIN_COUNT_CAP = int(os.environ.get("ADMIN_COUNT_CAP", "10000"))
+
+# --- Transfers ------------------------------------------------------------------
+# An open transfer request lapses after this many days (the expiry job closes it).
+TRANSFER_REQUEST_EXPIRY_DAYS = int(os.environ.get("TRANSFER_REQUEST_EXPIRY_DAYS", "7"))
+# A consent stands this long after it was given, and never beyond its request.
+TRANSFER_CONSENT_VALID_HOURS = int(os.environ.get("TRANSFER_CONSENT_VALID_HOURS", "72"))
+# One-time codes: minutes valid, wrong tries before the code locks, codes per request.
+TRANSFER_CODE_TTL_MINUTES = int(os.environ.get("TRANSFER_CODE_TTL_MINUTES", "10"))
+TRANSFER_CODE_MAX_ATTEMPTS = int(os.environ.get("TRANSFER_CODE_MAX_ATTEMPTS", "3"))
+TRANSFER_CODE_MAX_SENDS = int(os.environ.get("TRANSFER_CODE_MAX_SENDS", "5"))
+# Risk flags in the approval queue.
+TRANSFER_RISK_TOPUP_DAYS = int(os.environ.get("TRANSFER_RISK_TOPUP_DAYS", "7"))
+TRANSFER_RISK_REQUESTS_30D = int(os.environ.get("TRANSFER_RISK_REQUESTS_30D", "5"))
+
+# Uploaded evidence (signed consent forms): served only through a view that
+# checks branch authority, never from a public URL.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+
+# --- SMS ------------------------------------------------------------------------
+# Like EMAIL_BACKEND: "sms.backends.outbox.OutboxBackend" stores messages in the
+# outbox shown in the admin (demo and development); "sms.backends.console.ConsoleBackend"
+# prints them; a production gateway is one more class with send_messages().
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "sms.backends.outbox.OutboxBackend")
 
 # --- Celery -------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

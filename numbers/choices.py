@@ -63,3 +63,36 @@ def move_permissions(from_status: str, to_status: str) -> tuple[str, ...]:
     if to_status in (NumberStatus.WITHDRAWN, NumberStatus.AGING) or from_status == NumberStatus.AGING:
         return ("supervise_branch",)
     return ("operate_branch",)
+
+
+# --- Transfers ------------------------------------------------------------------
+
+
+class TransferState(models.TextChoices):
+    AWAITING_CONSENT = "awaiting_consent", "Awaiting consent"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    EXECUTED = "executed", "Approved and executed"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+# A request is open (and blocks another for the same number) in these states.
+OPEN_TRANSFER_STATES: tuple[str, ...] = (TransferState.AWAITING_CONSENT, TransferState.AWAITING_APPROVAL)
+CLOSED_TRANSFER_STATES: tuple[str, ...] = (
+    TransferState.EXECUTED,
+    TransferState.REJECTED,
+    TransferState.CANCELLED,
+    TransferState.EXPIRED,
+)
+
+
+class ConsentParty(models.TextChoices):
+    CURRENT_HOLDER = "current_holder", "Current holder"
+    NEW_SUBSCRIBER = "new_subscriber", "New subscriber"
+
+
+class ConsentMethod(models.TextChoices):
+    IN_PERSON = "in_person", "In person, identity document checked"
+    SMS_CODE = "sms_code", "One-time code sent to the number"
+    SIGNED_FORM = "signed_form", "Signed consent form (uploaded)"

@@ -24,10 +24,14 @@ from simple_history.models import HistoricalRecords
 
 from .choices import (
     HELD_STATUSES,
+    OPEN_TRANSFER_STATES,
+    ConsentMethod,
+    ConsentParty,
     HoldingEndReason,
     HoldingStartReason,
     IdentityDocumentType,
     NumberStatus,
+    TransferState,
 )
 from .exceptions import DeletionRefused, GuardedFieldChange, HolderChangeRefused
 from .fields import MsisdnField
@@ -339,29 +343,41 @@ def guard_number_fields(sender, instance: MobileNumber, raw: bool = False, **kwa
 # --- The holding ledger -------------------------------------------------------
 
 
-class HoldingQuerySet(UndeletableQuerySet):
+class ServiceWrittenQuerySet(UndeletableQuerySet):
+    """Rows that only the number services write: the ledger, transfer requests,
+    consents, one-time codes and transfer locks."""
+
     def update(self, **kwargs):
-        _refuse_ledger_write()
+        _refuse_ledger_write(self.model)
         return super().update(**kwargs)
 
     def bulk_update(self, objs, fields, batch_size=None):
-        _refuse_ledger_write()
+        _refuse_ledger_write(self.model)
         return super().bulk_update(objs, fields, batch_size=batch_size)
 
     def bulk_create(self, objs, *args, **kwargs):
-        _refuse_ledger_write()
+        _refuse_ledger_write(self.model)
         return super().bulk_create(objs, *args, **kwargs)
 
+
+class HoldingQuerySet(ServiceWrittenQuerySet):
     def open(self):
         return self.filter(ended_at__isnull=True)
 
 
-def _refuse_ledger_write() -> None:
+def _refuse_ledger_write(model=None) -> None:
     if not in_service_scope():
+        name = model._meta.verbose_name_plural if model is not None else "holdings"
         raise GuardedFieldChange(
-            "The holding ledger is written only by the number services.",
+            "%(what)s are written only by the number services.",
             code="ledger_write_refused",
+            params={"what": "The holding ledger" if name == "holdings" else name.capitalize()},
         )
+
+
+def guard_service_written(sender, instance, raw: bool = False, **kwargs) -> None:
+    """pre_save for service-written models (also covers fixtures and the shell)."""
+    _refuse_ledger_write(sender)
 
 
 class Holding(UndeletableModel):
@@ -381,6 +397,14 @@ class Holding(UndeletableModel):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     end_note = models.TextField(blank=True)
+    transfer_request = models.OneToOneField(
+        "TransferRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="opened_holding",
+        help_text="The approved transfer request that opened this holding.",
+    )
 
     history = HistoricalRecords()
     objects = HoldingQuerySet.as_manager()
@@ -408,6 +432,15 @@ class Holding(UndeletableModel):
                 condition=Q(start_reason__in=HoldingStartReason.values),
                 name="holding_start_reason_valid",
             ),
+            # A trigger (migration 0008) also requires that request to be executed.
+            models.CheckConstraint(
+                condition=(
+                    Q(start_reason=HoldingStartReason.TRANSFER, transfer_request__isnull=False)
+                    | (~Q(start_reason=HoldingStartReason.TRANSFER) & Q(transfer_request__isnull=True))
+                ),
+                name="holding_transfer_has_request",
+                violation_error_message="A holding opened by a transfer must reference its transfer request.",
+            ),
         ]
         indexes = [
             models.Index(fields=["subscriber", "started_at"], name="holding_subscriber_idx"),
@@ -424,6 +457,257 @@ class Holding(UndeletableModel):
         return self.ended_at is None
 
 
-@receiver(pre_save, sender=Holding)
-def guard_ledger(sender, instance: Holding, **kwargs) -> None:
-    _refuse_ledger_write()
+pre_save.connect(guard_service_written, sender=Holding, dispatch_uid="guard_holding")
+
+
+# --- Transfers ------------------------------------------------------------------
+
+
+class TransferRequest(UndeletableModel):
+    """A request to give an active number to another subscriber.
+
+    It carries both subscribers' consent and is executed only by a supervisor who
+    is not the requester (four eyes). Rejected, cancelled and expired requests
+    stay as they are: the record of what was tried is evidence too.
+    """
+
+    number = models.ForeignKey(MobileNumber, on_delete=models.PROTECT, related_name="transfer_requests")
+    from_holder = models.ForeignKey(
+        Subscriber,
+        on_delete=models.PROTECT,
+        related_name="transfers_away",
+        verbose_name="current holder",
+        help_text="The holder when the request was made; approval re-checks it.",
+    )
+    to_subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.PROTECT, related_name="transfers_in", verbose_name="new subscriber"
+    )
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="transfer_requests")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="transfer_requests_made"
+    )
+    reason = models.TextField("stated reason")
+    state = models.CharField(max_length=20, choices=TransferState.choices, default=TransferState.AWAITING_CONSENT)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    holder_notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the current holder was told by SMS that this request names the number."
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    # A cancellation (by staff, or by the number leaving service) or an expiry.
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+    objects = ServiceWrittenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        base_manager_name = "objects"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["number"],
+                condition=Q(state__in=OPEN_TRANSFER_STATES),
+                name="transfer_one_open_per_number",
+                violation_error_message="This number already has an open transfer request.",
+            ),
+            models.CheckConstraint(condition=Q(state__in=TransferState.values), name="transfer_state_valid"),
+            models.CheckConstraint(
+                condition=~Q(from_holder=models.F("to_subscriber")),
+                name="transfer_to_someone_else",
+                violation_error_message="The new subscriber must differ from the current holder.",
+            ),
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")), name="transfer_expiry_after"),
+            # Four eyes, held by the database: whoever decided is not who asked.
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")),
+                name="transfer_four_eyes",
+                violation_error_message="The requester of a transfer cannot decide it.",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    ~Q(state__in=[TransferState.EXECUTED, TransferState.REJECTED])
+                    | (Q(decided_by__isnull=False, decided_at__isnull=False) & ~Q(decision_reason=""))
+                ),
+                name="transfer_decision_recorded",
+                violation_error_message="An approval or rejection records who decided, when and why.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state__in=[TransferState.CANCELLED, TransferState.EXPIRED])
+                | (Q(closed_at__isnull=False, decided_by__isnull=True) & ~Q(close_reason="")),
+                name="transfer_closure_recorded",
+                violation_error_message="A cancellation or expiry records when and why.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state__in=OPEN_TRANSFER_STATES)
+                | Q(decided_by__isnull=True, decided_at__isnull=True, closed_at__isnull=True),
+                name="transfer_open_undecided",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "branch", "created_at"], name="transfer_queue_idx"),
+            models.Index(fields=["requested_by", "created_at"], name="transfer_requester_idx"),
+            models.Index(fields=["state", "expires_at"], name="transfer_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Transfer request #{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_TRANSFER_STATES
+
+
+class ConsentCode(UndeletableModel):
+    """A one-time code sent by SMS to the number itself; only its hash is kept."""
+
+    request = models.ForeignKey(TransferRequest, on_delete=models.PROTECT, related_name="codes")
+    sent_to = MsisdnField()
+    code_hash = models.CharField(max_length=128)
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+    superseded_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ServiceWrittenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        base_manager_name = "objects"
+        verbose_name = "one-time consent code"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request"],
+                condition=Q(used_at__isnull=True, superseded_at__isnull=True),
+                name="consent_code_one_live_per_request",
+            ),
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")), name="consent_code_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Code #{self.pk} to {self.sent_to}"
+
+
+class TransferConsent(UndeletableModel):
+    """One party's consent to a transfer, with how it was checked and by whom."""
+
+    request = models.ForeignKey(TransferRequest, on_delete=models.PROTECT, related_name="consents")
+    party = models.CharField(max_length=20, choices=ConsentParty.choices)
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.PROTECT, related_name="consents_given")
+    method = models.CharField(max_length=20, choices=ConsentMethod.choices)
+    document_type = models.CharField(
+        "identity document checked", max_length=20, choices=IdentityDocumentType.choices, blank=True
+    )
+    document_reference = models.CharField(
+        "document checked (masked)", max_length=60, blank=True, help_text="Only the last characters are kept."
+    )
+    signed_form = models.FileField(upload_to="consents/%Y/%m/", blank=True)
+    code = models.OneToOneField(ConsentCode, on_delete=models.PROTECT, null=True, blank=True, related_name="consent")
+    captured_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    captured_at = models.DateTimeField(default=timezone.now)
+    lapses_at = models.DateTimeField()
+    note = models.TextField(blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    revocation_reason = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+    objects = ServiceWrittenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["captured_at", "id"]
+        base_manager_name = "objects"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "party"],
+                condition=Q(revoked_at__isnull=True),
+                name="consent_one_standing_per_party",
+                violation_error_message="This party has already consented; revoke that consent first.",
+            ),
+            models.CheckConstraint(condition=Q(party__in=ConsentParty.values), name="consent_party_valid"),
+            models.CheckConstraint(condition=Q(method__in=ConsentMethod.values), name="consent_method_valid"),
+            models.CheckConstraint(
+                condition=~Q(method=ConsentMethod.IN_PERSON) | (~Q(document_type="") & ~Q(document_reference="")),
+                name="consent_in_person_has_document",
+            ),
+            models.CheckConstraint(
+                condition=~Q(method=ConsentMethod.SIGNED_FORM) | ~Q(signed_form=""),
+                name="consent_signed_form_has_file",
+            ),
+            # The code goes to the number itself: only its current holder can read it.
+            models.CheckConstraint(
+                condition=~Q(method=ConsentMethod.SMS_CODE) | Q(party=ConsentParty.CURRENT_HOLDER, code__isnull=False),
+                name="consent_sms_code_by_holder",
+            ),
+            models.CheckConstraint(condition=Q(lapses_at__gt=models.F("captured_at")), name="consent_lapses_after"),
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True) | (Q(revoked_by__isnull=False) & ~Q(revocation_reason="")),
+                name="consent_revocation_recorded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Consent #{self.pk} ({self.get_party_display()}, {self.get_method_display()})"
+
+    def is_standing(self, at=None) -> bool:
+        return self.revoked_at is None and self.lapses_at > (at or timezone.now())
+
+
+class TransferLock(UndeletableModel):
+    """A holder's lock against transfers, like a port-out PIN or a SIM-swap lock."""
+
+    number = models.ForeignKey(MobileNumber, on_delete=models.PROTECT, related_name="transfer_locks")
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.PROTECT, related_name="transfer_locks")
+    placed_at = models.DateTimeField(default=timezone.now)
+    placed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    place_reason = models.TextField()
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    lift_reason = models.TextField(blank=True)
+    lift_evidence = models.CharField(
+        max_length=120, blank=True, help_text="How the holder's consent to lifting was checked."
+    )
+
+    history = HistoricalRecords()
+    objects = ServiceWrittenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        base_manager_name = "objects"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["number"],
+                condition=Q(lifted_at__isnull=True),
+                name="transfer_lock_one_per_number",
+                violation_error_message="This number is already locked against transfers.",
+            ),
+            models.CheckConstraint(
+                condition=Q(lifted_at__isnull=True)
+                | (Q(lifted_by__isnull=False) & ~Q(lift_reason="") & ~Q(lift_evidence="")),
+                name="transfer_lock_lift_recorded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Transfer lock #{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.lifted_at is None
+
+
+for _model in (TransferRequest, ConsentCode, TransferConsent, TransferLock):
+    pre_save.connect(guard_service_written, sender=_model, dispatch_uid=f"guard_{_model.__name__}")

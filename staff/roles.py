@@ -8,9 +8,22 @@ granted per number: number access is derived from the branch.
 from .choices import Role
 
 _PORTAL_MODELS = {
-    "numbers": ["branch", "subscriber", "mobilenumber", "holding"],
+    "numbers": [
+        "branch",
+        "subscriber",
+        "mobilenumber",
+        "holding",
+        "transferrequest",
+        "transferconsent",
+        "transferlock",
+    ],
     "staff": ["employee"],
+    "sms": ["smsmessage"],
 }
+
+# Counter staff see transfer requests, consents and locks of their branches (the
+# services decide what they may do with them).
+_TRANSFER_VIEW = ["numbers.view_transferrequest", "numbers.view_transferconsent", "numbers.view_transferlock"]
 
 BRANCH_PERMS = ("view_branch_numbers", "operate_branch", "supervise_branch", "handle_branch_complaints")
 
@@ -30,6 +43,8 @@ ROLE_MODEL_PERMS: dict[str, list[str]] = {
         "numbers.view_subscriber",
         "numbers.add_subscriber",
         "numbers.change_subscriber",
+        "numbers.add_transferrequest",
+        *_TRANSFER_VIEW,
     ],
     Role.SUPERVISOR: [
         "numbers.view_branch",
@@ -39,6 +54,8 @@ ROLE_MODEL_PERMS: dict[str, list[str]] = {
         "numbers.view_subscriber",
         "numbers.add_subscriber",
         "numbers.change_subscriber",
+        "numbers.add_transferrequest",
+        *_TRANSFER_VIEW,
         "staff.view_employee",
     ],
     Role.COMPLAINT_HANDLER: [
@@ -47,6 +64,7 @@ ROLE_MODEL_PERMS: dict[str, list[str]] = {
         "numbers.change_mobilenumber",
         "numbers.view_holding",
         "numbers.view_subscriber",
+        *_TRANSFER_VIEW,
     ],
     # Auditors read everything everywhere and change nothing.
     Role.AUDITOR: _model_perms(["view"]) + ["numbers.view_branch_numbers"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import factory
 
 from numbers import services
-from numbers.choices import IdentityDocumentType, NumberStatus
+from numbers.choices import ConsentParty, IdentityDocumentType, NumberStatus
 from numbers.demo import PATH_TO
 from numbers.models import Branch, MobileNumber, Subscriber
 
@@ -52,3 +52,33 @@ def number_in_state(state: str, *, actor, branch=None, subscriber=None, **kwargs
         else:
             number = services.number_transition(number=number, to_status=step, actor=actor, reason=f"test {step}")
     return number
+
+
+def transfer_request(*, actor, branch, number=None, new_subscriber=None, reason: str = "test transfer"):
+    """An open transfer request (awaiting consent) for an active number of ``branch``."""
+    number = number or number_in_state(NumberStatus.ACTIVE, actor=actor, branch=branch)
+    return services.transfer_create(
+        number=number, new_subscriber=new_subscriber or SubscriberFactory(), actor=actor, reason=reason
+    )
+
+
+def consent_in_person(request, party: str, *, actor, reason: str = "identity checked at the counter"):
+    """Record ``party``'s consent with the identity document on record."""
+    subscriber = request.from_holder if party == ConsentParty.CURRENT_HOLDER else request.to_subscriber
+    return services.consent_record_in_person(
+        request=request,
+        party=party,
+        document_type=subscriber.id_document_type,
+        document_number=subscriber.id_document_number,
+        actor=actor,
+        reason=reason,
+    )
+
+
+def transfer_awaiting_approval(*, actor, branch, **kwargs):
+    """A request with both consents captured by ``actor`` (so ``actor`` cannot approve it)."""
+    request = transfer_request(actor=actor, branch=branch, **kwargs)
+    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=actor)
+    consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=actor)
+    request.refresh_from_db()
+    return request

@@ -16,7 +16,7 @@ from django.utils import timezone
 from backoffice.history import require_reason, stamp_change
 from staff.selectors import has_branch_perm, is_working
 
-from .choices import (
+from ..choices import (
     HELD_STATUSES,
     TRANSITIONS,
     HoldingEndReason,
@@ -26,9 +26,9 @@ from .choices import (
     is_allowed_move,
     move_permissions,
 )
-from .exceptions import HolderChangeRefused, IllegalMove
-from .models import Branch, Holding, MobileNumber, Subscriber, normalize_document_number, service_write_scope
-from .msisdn import normalize_msisdn
+from ..exceptions import HolderChangeRefused, IllegalMove
+from ..models import Branch, Holding, MobileNumber, Subscriber, normalize_document_number, service_write_scope
+from ..msisdn import normalize_msisdn
 
 
 def _require_working(actor) -> None:
@@ -138,6 +138,9 @@ def number_transition(
             current.activated_at = now
             current.last_topup_at = now
         if is_withdrawal:
+            from .transfers import close_open_transfers_for_withdrawal
+
+            close_open_transfers_for_withdrawal(number=current, actor=actor, reason=reason, now=now)
             holding = Holding.objects.select_for_update().get(number=current, ended_at__isnull=True)
             holding.ended_at = now
             holding.end_reason = HoldingEndReason.WITHDRAWAL

@@ -1,0 +1,11 @@
+from django.db import models
+
+
+class SmsPurpose(models.TextChoices):
+    CONSENT_CODE = "consent_code", "One-time consent code"
+    TRANSFER_REQUESTED = "transfer_requested", "Transfer requested (holder notice)"
+    TRANSFER_EXECUTED = "transfer_executed", "Transfer executed"
+    TRANSFER_REJECTED = "transfer_rejected", "Transfer rejected"
+    TRANSFER_CANCELLED = "transfer_cancelled", "Transfer cancelled or expired"
+    TRANSFER_LOCK = "transfer_lock", "Transfer lock placed or lifted"
+    NOTICE = "notice", "Other notice"

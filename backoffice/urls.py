@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 admin.site.site_header = "Mobile operator back office"
@@ -9,4 +9,6 @@ admin.site.index_title = "Numbers, subscribers and staff"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    # Staff screens outside the admin (transfers, approvals), in the admin's look.
+    path("", include("numbers.urls")),
 ]

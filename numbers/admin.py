@@ -3,13 +3,16 @@ only collects input (with a reason) and shows what the services refused."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
 from backoffice.adminkit import PortalModelAdmin, ReasonModelForm, report_service_error
@@ -17,12 +20,66 @@ from staff.selectors import branch_scope, has_branch_perm
 
 from . import services
 from .choices import HELD_STATUSES, TRANSITIONS, NumberStatus, move_permissions
-from .forms import BulkMoveForm, MoveForm, NumberAddForm, SellForm, SubscriberForm
-from .models import Branch, Holding, MobileNumber, Subscriber, normalize_document_number
+from .forms import (
+    BulkMoveForm,
+    MoveForm,
+    NumberAddForm,
+    SellForm,
+    SubscriberForm,
+    TransferLiftForm,
+    TransferLockForm,
+)
+from .models import (
+    Branch,
+    Holding,
+    MobileNumber,
+    Subscriber,
+    TransferConsent,
+    TransferLock,
+    TransferRequest,
+    normalize_document_number,
+)
 from .msisdn import msisdn_search_query
 from .selectors import holding_list, number_list, number_search, subscriber_list
 
 BULK_ACTION_LIMIT = 500
+# How many transfer requests the number and subscriber pages list (newest first).
+TRANSFER_ROWS_SHOWN = 20
+
+
+def screen_url(name: str, *args, query: dict | None = None) -> str | None:
+    """The URL of a staff screen, or None while that screen is not installed."""
+    try:
+        url = reverse(name, args=args)
+    except NoReverseMatch:
+        return None
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def search_by_msisdn(queryset, term: str, path: str):
+    """An MSISDN in any format: exact on the index when whole, else its beginning; never icontains."""
+    term = term.strip()
+    if not term:
+        return queryset
+    query = msisdn_search_query(term)
+    if query is None:
+        return queryset.none()
+    lookup = path if query.exact else f"{path}__startswith"
+    return queryset.filter(**{lookup: query.value})
+
+
+def transfer_rows(request, queryset) -> list[TransferRequest]:
+    """Transfer requests for a number or subscriber page: scoped, newest first, with
+    the link to each one's transfer screen; one query however many there are."""
+    rows = list(
+        branch_scope(request.user, "view_branch_numbers")
+        .filter(queryset, path="branch")
+        .select_related("number", "from_holder", "to_subscriber", "requested_by", "decided_by")
+        .order_by("-created_at", "-id")[:TRANSFER_ROWS_SHOWN]
+    )
+    for row in rows:
+        row.screen_url = screen_url("numbers:transfer_detail", row.pk)
+    return rows
 
 
 class ScopedBranchFilter(admin.SimpleListFilter):
@@ -193,7 +250,31 @@ class MobileNumberAdmin(PortalModelAdmin):
                 for to_status in TRANSITIONS.get(number.status, ())
                 for perm in move_permissions(number.status, to_status)
             )
+            extra_context.update(self._transfer_context(request, number))
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _transfer_context(self, request, number) -> dict:
+        """The number's transfer requests and lock, and which transfer buttons apply."""
+        operates = has_branch_perm(request.user, "operate_branch", number.branch_id)
+        lock = TransferLock.objects.filter(number=number, lifted_at__isnull=True).select_related("placed_by").first()
+        rows = transfer_rows(request, TransferRequest.objects.filter(number=number))
+        # Only one request is open at a time and none can be made after it: it is the newest.
+        open_request = rows[0] if rows and rows[0].is_open else None
+        may_request = operates and number.status == NumberStatus.ACTIVE and lock is None and open_request is None
+        return {
+            "transfer_lock": lock,
+            "transfer_requests": rows,
+            "transfer_requests_more_url": (
+                f"{reverse('admin:numbers_transferrequest_changelist')}?{urlencode({'q': number.msisdn})}"
+                if len(rows) == TRANSFER_ROWS_SHOWN
+                else None
+            ),
+            "can_lock_transfers": operates and number.holder_id is not None and lock is None,
+            "can_lift_transfer_lock": operates and lock is not None,
+            "request_transfer_url": (
+                screen_url("numbers:transfer_create", query={"msisdn": number.msisdn}) if may_request else None
+            ),
+        }
 
     # --- Lifecycle screens ---------------------------------------------------
 
@@ -210,6 +291,16 @@ class MobileNumberAdmin(PortalModelAdmin):
                 self.admin_site.admin_view(self.sell_view),
                 name="{}_{}_sell".format(*info),
             ),
+            path(
+                "<path:object_id>/lock-transfers/",
+                self.admin_site.admin_view(self.lock_view),
+                name="{}_{}_lock".format(*info),
+            ),
+            path(
+                "<path:object_id>/lift-transfer-lock/",
+                self.admin_site.admin_view(self.lift_view),
+                name="{}_{}_lift".format(*info),
+            ),
         ] + super().get_urls()
 
     def _number_or_404(self, request, object_id) -> MobileNumber:
@@ -218,7 +309,7 @@ class MobileNumberAdmin(PortalModelAdmin):
             raise PermissionDenied
         return number
 
-    def _screen(self, request, number, form, template, title):
+    def _screen(self, request, number, form, template, title, **extra):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -226,6 +317,7 @@ class MobileNumberAdmin(PortalModelAdmin):
             "original": number,
             "form": form,
             "title": title,
+            **extra,
         }
         return TemplateResponse(request, template, context)
 
@@ -273,6 +365,77 @@ class MobileNumberAdmin(PortalModelAdmin):
                 messages.success(request, f"{number.msisdn} sold to {form.cleaned_data['subscriber'].full_name}.")
                 return HttpResponseRedirect(reverse("admin:numbers_mobilenumber_change", args=[number.pk]))
         return self._screen(request, number, form, "admin/numbers/mobilenumber/sell.html", f"Sell {number.msisdn}")
+
+    # --- Transfer locks --------------------------------------------------------
+
+    def _operated_number_or_403(self, request, object_id) -> MobileNumber:
+        """Locks are counter work: only staff who operate the number's branch may open these screens."""
+        number = self._number_or_404(request, object_id)
+        if not has_branch_perm(request.user, "operate_branch", number.branch_id):
+            raise PermissionDenied
+        return number
+
+    def _back_to_number(self, number) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:numbers_mobilenumber_change", args=[number.pk]))
+
+    def lock_view(self, request, object_id):
+        number = self._operated_number_or_403(request, object_id)
+        if request.method != "POST":
+            # A refusal on POST comes from the service itself (it re-checks under a row lock).
+            if number.holder_id is None:
+                messages.error(request, f"{number.msisdn} is {number.status}: it has no holder to lock it for.")
+                return self._back_to_number(number)
+            if TransferLock.objects.filter(number=number, lifted_at__isnull=True).exists():
+                messages.error(request, f"{number.msisdn} is already locked against transfers.")
+                return self._back_to_number(number)
+        form = TransferLockForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.transfer_lock_place(number=number, actor=request.user, reason=form.cleaned_data["reason"])
+            except (ValidationError, PermissionDenied) as exc:
+                report_service_error(request, exc)
+            else:
+                messages.success(request, f"{number.msisdn} is locked against transfers; its holder was told by SMS.")
+                return self._back_to_number(number)
+        return self._screen(
+            request, number, form, "admin/numbers/mobilenumber/lock.html", f"Lock {number.msisdn} against transfers"
+        )
+
+    def lift_view(self, request, object_id):
+        number = self._operated_number_or_403(request, object_id)
+        lock = (
+            TransferLock.objects.filter(number=number, lifted_at__isnull=True)
+            .select_related("subscriber", "placed_by")
+            .first()
+        )
+        if lock is None and request.method != "POST":
+            messages.error(request, f"{number.msisdn} is not locked against transfers.")
+            return self._back_to_number(number)
+        form = TransferLiftForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.transfer_lock_lift(
+                    number=number,
+                    document_type=form.cleaned_data["document_type"],
+                    document_number=form.cleaned_data["document_number"],
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
+            except (ValidationError, PermissionDenied) as exc:
+                report_service_error(request, exc)
+            else:
+                messages.success(
+                    request, f"The transfer lock on {number.msisdn} is lifted; the holder was told by SMS."
+                )
+                return self._back_to_number(number)
+        return self._screen(
+            request,
+            number,
+            form,
+            "admin/numbers/mobilenumber/lift.html",
+            f"Lift the transfer lock on {number.msisdn}",
+            lock=lock,
+        )
 
     @admin.action(description="Change status of selected numbers…", permissions=["change"])
     def change_status(self, request, queryset):
@@ -333,6 +496,15 @@ class SubscriberAdmin(PortalModelAdmin):
 
     def get_queryset(self, request):
         return subscriber_list(user=request.user)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        subscriber = self.get_object(request, object_id)
+        if subscriber is not None:
+            # As current holder (giving a number away) or as new subscriber (receiving one).
+            requests = TransferRequest.objects.filter(Q(from_holder=subscriber) | Q(to_subscriber=subscriber))
+            extra_context["transfer_requests"] = transfer_rows(request, requests)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="identity document")
     def masked_document(self, obj):
@@ -401,14 +573,7 @@ class HoldingAdmin(PortalModelAdmin):
         return holding_list(user=request.user)
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        query = msisdn_search_query(term)
-        if query is None:
-            return queryset.none(), False
-        lookup = "number__msisdn" if query.exact else "number__msisdn__startswith"
-        return queryset.filter(**{lookup: query.value}), False
+        return search_by_msisdn(queryset, search_term, "number__msisdn"), False
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -423,3 +588,241 @@ class BranchAdmin(PortalModelAdmin):
     list_display = ("code", "name", "is_active", "created_at")
     search_fields = ("code", "name")
     fields = ("code", "name", "is_active", "change_reason")
+
+
+# --- Transfers: read here, written only by the transfer services ------------------
+
+
+class TransferConsentBranchFilter(ScopedBranchFilter):
+    path = "request__branch"
+
+
+class NumberBranchFilter(ScopedBranchFilter):
+    path = "number__branch"
+
+
+class EvidenceAdmin(PortalModelAdmin):
+    """Read-only for everyone, the superuser included: transfer requests, consents
+    and locks are made by the services on the staff screens and kept as evidence.
+    Each is scoped to the branches the user may see, by ``branch_path``."""
+
+    branch_path = "branch"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return branch_scope(request.user, "view_branch_numbers").filter(queryset, path=self.branch_path)
+
+    def branch_of(self, obj) -> int | None:
+        return obj.branch_id
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        if not super().has_view_permission(request, obj):
+            return False
+        # Also guards the history pages, which look objects up without get_queryset.
+        return obj is None or has_branch_perm(request.user, "view_branch_numbers", self.branch_of(obj))
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field for _, options in self.get_fieldsets(request, obj) for field in options["fields"]]
+
+
+class TransferConsentInline(admin.TabularInline):
+    """Both parties' consents on the request page, read-only; documents only masked."""
+
+    model = TransferConsent
+    fk_name = "request"
+    extra = 0
+    can_delete = False
+    fields = (
+        "party",
+        "subscriber",
+        "method",
+        "document_type",
+        "document_reference",
+        "signed_form_on_file",
+        "captured_by",
+        "captured_at",
+        "lapses_at",
+        "revoked_at",
+        "revoked_by",
+        "revocation_reason",
+    )
+    readonly_fields = fields
+    ordering = ("captured_at", "id")
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("subscriber", "captured_by", "revoked_by")
+
+    @admin.display(description="signed form", boolean=True)
+    def signed_form_on_file(self, obj):
+        # The scan itself is served only by the transfer screen, which checks authority.
+        return bool(obj.signed_form)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TransferRequest)
+class TransferRequestAdmin(EvidenceAdmin):
+    list_display = (
+        "__str__",
+        "number",
+        "from_holder",
+        "to_subscriber",
+        "branch",
+        "requested_by",
+        "state",
+        "created_at",
+        "expires_at",
+        "decided_by",
+    )
+    list_select_related = ("number", "from_holder", "to_subscriber", "branch", "requested_by", "decided_by")
+    list_filter = ("state", ScopedBranchFilter)
+    search_fields = ("number__msisdn",)
+    search_help_text = "The number's MSISDN in any format (whole number or its beginning)."
+    ordering = ("-created_at", "-id")
+    inlines = [TransferConsentInline]
+    fieldsets = (
+        (None, {"fields": ("number", "state", "branch", "reason")}),
+        ("Parties", {"fields": ("from_holder", "to_subscriber")}),
+        ("Request", {"fields": ("requested_by", "created_at", "expires_at", "holder_notified_at")}),
+        ("Decision", {"fields": ("decided_by", "decided_at", "decision_reason")}),
+        ("Closed without a decision", {"fields": ("closed_by", "closed_at", "close_reason")}),
+    )
+
+    def get_search_results(self, request, queryset, search_term):
+        return search_by_msisdn(queryset, search_term, "number__msisdn"), False
+
+    def _create_screen_url(self, request) -> str | None:
+        """The transfer screen, for those who may request transfers somewhere."""
+        scope = branch_scope(request.user, "operate_branch")
+        if not (scope.everywhere or scope.branch_ids) or not request.user.has_perm("numbers.add_transferrequest"):
+            return None
+        return screen_url("numbers:transfer_create")
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """No admin form makes a request: "add" leads to the transfer screen, which
+        asks for both consents and a supervisor's approval."""
+        url = self._create_screen_url(request)
+        if url is None:
+            raise PermissionDenied
+        return HttpResponseRedirect(url)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "request_transfer_url": self._create_screen_url(request)}
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        transfer = self.get_object(request, object_id)
+        if transfer is not None:
+            extra_context["transfer_screen_url"] = screen_url("numbers:transfer_detail", transfer.pk)
+            if has_branch_perm(request.user, "supervise_branch", transfer.branch_id):
+                extra_context["approval_screen_url"] = screen_url("numbers:approval_detail", transfer.pk)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(TransferConsent)
+class TransferConsentAdmin(EvidenceAdmin):
+    """Consents as captured: the document checked is only ever shown masked."""
+
+    branch_path = "request__branch"
+    list_display = (
+        "__str__",
+        "request",
+        "request_number",
+        "party",
+        "subscriber",
+        "method",
+        "document_type",
+        "document_reference",
+        "captured_by",
+        "captured_at",
+        "lapses_at",
+        "revoked_at",
+    )
+    list_select_related = ("request__number", "subscriber", "captured_by")
+    list_filter = ("party", "method", TransferConsentBranchFilter)
+    search_fields = ("request__number__msisdn",)
+    search_help_text = "The number's MSISDN in any format (whole number or its beginning)."
+    ordering = ("-captured_at", "-id")
+    fieldsets = (
+        (None, {"fields": ("request", "party", "subscriber", "method")}),
+        ("Evidence", {"fields": ("document_type", "document_reference", "signed_form_on_file", "note")}),
+        ("Captured", {"fields": ("captured_by", "captured_at", "lapses_at")}),
+        ("Revoked", {"fields": ("revoked_at", "revoked_by", "revocation_reason")}),
+    )
+
+    def branch_of(self, obj) -> int | None:
+        return obj.request.branch_id
+
+    def get_search_results(self, request, queryset, search_term):
+        return search_by_msisdn(queryset, search_term, "request__number__msisdn"), False
+
+    @admin.display(description="number", ordering="request__number__msisdn")
+    def request_number(self, obj):
+        return obj.request.number
+
+    @admin.display(description="signed form", boolean=True)
+    def signed_form_on_file(self, obj):
+        return bool(obj.signed_form)
+
+
+class TransferLockStateFilter(admin.SimpleListFilter):
+    title = "lock"
+    parameter_name = "lock"
+
+    def lookups(self, request, model_admin):
+        return [("active", "In force"), ("lifted", "Lifted")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("active", "lifted"):
+            return queryset.filter(lifted_at__isnull=self.value() == "active")
+        return queryset
+
+
+@admin.register(TransferLock)
+class TransferLockAdmin(EvidenceAdmin):
+    """Holders' locks against transfers; placed and lifted on the number's page."""
+
+    branch_path = "number__branch"
+    list_display = (
+        "__str__",
+        "number",
+        "subscriber",
+        "in_force",
+        "placed_at",
+        "placed_by",
+        "place_reason",
+        "lifted_at",
+        "lifted_by",
+    )
+    list_select_related = ("number", "subscriber", "placed_by", "lifted_by")
+    list_filter = (TransferLockStateFilter, NumberBranchFilter)
+    search_fields = ("number__msisdn",)
+    search_help_text = "The number's MSISDN in any format (whole number or its beginning)."
+    ordering = ("-placed_at", "-id")
+    fieldsets = (
+        (None, {"fields": ("number", "subscriber")}),
+        ("Placed", {"fields": ("placed_at", "placed_by", "place_reason")}),
+        ("Lifted", {"fields": ("lifted_at", "lifted_by", "lift_reason", "lift_evidence")}),
+    )
+
+    def branch_of(self, obj) -> int | None:
+        return obj.number.branch_id
+
+    def get_search_results(self, request, queryset, search_term):
+        return search_by_msisdn(queryset, search_term, "number__msisdn"), False
+
+    @admin.display(description="in force", boolean=True)
+    def in_force(self, obj):
+        return obj.is_active

@@ -1,16 +1,20 @@
-"""Demo inventory: subscribers and a thousand numbers in every lifecycle state,
-built through the services so the demo's history looks like real work."""
+"""Demo inventory: subscribers, a thousand numbers in every lifecycle state and
+transfer requests for the approval queue, built through the services so the
+demo's history looks like real work."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from . import services
-from .choices import IdentityDocumentType, NumberStatus
-from .models import Branch, MobileNumber, Subscriber
+from .choices import ConsentParty, IdentityDocumentType, NumberStatus, TransferState
+from .models import Branch, MobileNumber, Subscriber, TransferLock, TransferRequest
 
 FIRST_NAMES = ["Sokha", "Dara", "Vanna", "Sophea", "Pisey", "Rithy", "Kunthea", "Vibol", "Chantha", "Sreyleak"]
 LAST_NAMES = ["Chan", "Sok", "Kim", "Lim", "Heng", "Chea", "Prak", "Meas", "Ouk", "Seng"]
@@ -106,3 +110,142 @@ def seed_numbers(*, actor, branches: list[Branch], subscribers: list[Subscriber]
                     )
             created[state] = created.get(state, 0) + 1
     return created
+
+
+# --- Transfers ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoTransfer:
+    """One demo transfer request, on one demo number, taken as far as ``outcome``."""
+
+    index: int  # the demo number (see demo_msisdn); it must be active in the plan
+    requester: str  # persona usernames
+    consents: tuple[str, ...]  # parties whose consent is taken in person, by the requester
+    outcome: str  # a TransferState: awaiting_consent, awaiting_approval, executed or rejected
+    reason: str
+    decided_by: str = ""
+    decision: str = ""
+
+
+# Indices 400-839 are active; index % 5 < 3 is branch A, the rest branch B.
+BOTH = (ConsentParty.CURRENT_HOLDER, ConsentParty.NEW_SUBSCRIBER)
+DEMO_TRANSFERS: tuple[DemoTransfer, ...] = (
+    DemoTransfer(
+        400, "agent_a", BOTH, TransferState.AWAITING_APPROVAL, "Demo data: the holder gives the number to her son"
+    ),
+    DemoTransfer(
+        401, "agent_a", BOTH, TransferState.AWAITING_APPROVAL, "Demo data: a shop number moves to its new owner"
+    ),
+    DemoTransfer(
+        402,
+        "agent_a",
+        (ConsentParty.NEW_SUBSCRIBER,),
+        TransferState.AWAITING_CONSENT,
+        "Demo data: the holder will confirm by SMS code",
+    ),
+    DemoTransfer(
+        405,
+        "agent_b",
+        BOTH,
+        TransferState.EXECUTED,
+        "Demo data: the holder moves abroad and hands the number to his sister",
+        decided_by="supervisor_a",
+        decision="Demo data: both parties checked in person; approved",
+    ),
+    DemoTransfer(
+        406,
+        "agent_a",
+        (ConsentParty.NEW_SUBSCRIBER,),
+        TransferState.REJECTED,
+        "Demo data: a caller says the holder agreed by phone",
+        decided_by="supervisor_a",
+        decision="Demo data: the holder called 1777: she never asked for this transfer",
+    ),
+    DemoTransfer(403, "agent_c", BOTH, TransferState.AWAITING_APPROVAL, "Demo data: a family number changes hands"),
+)
+# A held number of branch A whose holder asked for a transfer lock.
+DEMO_LOCKED_INDEX = 407
+DEMO_LOCK_REASON = "Demo data: the holder asked for a transfer lock after a suspicious call"
+
+
+def _demo_request_is_stale(request: TransferRequest, now) -> bool:
+    """Open but past its expiry, or holding a lapsed consent: a week-old demo cannot be approved."""
+    if request.expires_at <= now:
+        return True
+    return request.consents.filter(revoked_at__isnull=True, lapses_at__lte=now).exists()
+
+
+def _new_subscriber_for(number: MobileNumber, subscribers: list[Subscriber], index: int) -> Subscriber | None:
+    for step in range(len(subscribers)):
+        candidate = subscribers[(index * 7 + 3 + step) % len(subscribers)]
+        if candidate.pk != number.holder_id:
+            return candidate
+    return None
+
+
+def _consent_in_person(request: TransferRequest, party: str, *, actor) -> None:
+    subscriber = request.from_holder if party == ConsentParty.CURRENT_HOLDER else request.to_subscriber
+    services.consent_record_in_person(
+        request=request,
+        party=party,
+        document_type=subscriber.id_document_type,
+        document_number=subscriber.id_document_number,
+        actor=actor,
+        reason="Demo data: identity document checked at the counter",
+    )
+
+
+def _seed_transfer(plan: DemoTransfer, *, users: dict, subscribers: list[Subscriber], now) -> str:
+    number = MobileNumber.objects.get(msisdn=demo_msisdn(plan.index))
+    latest = TransferRequest.objects.filter(number=number, reason=plan.reason).order_by("-created_at", "-id").first()
+    requester = users[plan.requester]
+    if latest is not None:
+        if latest.is_open and _demo_request_is_stale(latest, now):
+            services.transfer_cancel(
+                request=latest, actor=requester, reason="Demo data: replaced by a fresh demo request"
+            )
+        elif latest.state != TransferState.EXPIRED:
+            return "present"
+    to_subscriber = _new_subscriber_for(number, subscribers, plan.index)
+    if to_subscriber is None:
+        return "skipped: no other subscriber to transfer to"
+    request = services.transfer_create(number=number, new_subscriber=to_subscriber, actor=requester, reason=plan.reason)
+    for party in plan.consents:
+        _consent_in_person(request, party, actor=requester)
+    if plan.outcome == TransferState.EXECUTED:
+        services.transfer_approve(request=request, actor=users[plan.decided_by], reason=plan.decision)
+    elif plan.outcome == TransferState.REJECTED:
+        services.transfer_reject(request=request, actor=users[plan.decided_by], reason=plan.decision)
+    return "created"
+
+
+def seed_transfers(*, users: dict, subscribers: list[Subscriber]) -> dict[str, str]:
+    """The transfer requests and the lock of the demo, through the services.
+
+    Idempotent: a scenario already on its number is left alone, except an open
+    request gone stale (expired, or a consent lapsed) which is replaced, so
+    ``make demo`` a week later still has requests a supervisor can approve.
+    A scenario whose number was changed by hand since is skipped with why.
+    """
+    now = timezone.now()
+    outcome: dict[str, str] = {}
+    for plan in DEMO_TRANSFERS:
+        label = f"{demo_msisdn(plan.index)} {plan.outcome.replace('_', ' ')}"
+        try:
+            with transaction.atomic():
+                outcome[label] = _seed_transfer(plan, users=users, subscribers=subscribers, now=now)
+        except (ValidationError, PermissionDenied) as exc:
+            outcome[label] = "skipped: " + " ".join(getattr(exc, "messages", [str(exc)]))
+    locked = MobileNumber.objects.get(msisdn=demo_msisdn(DEMO_LOCKED_INDEX))
+    label = f"{locked.msisdn} transfer lock"
+    if TransferLock.objects.filter(number=locked).exists():
+        outcome[label] = "present"
+    else:
+        try:
+            with transaction.atomic():
+                services.transfer_lock_place(number=locked, actor=users["agent_a"], reason=DEMO_LOCK_REASON)
+            outcome[label] = "created"
+        except (ValidationError, PermissionDenied) as exc:
+            outcome[label] = "skipped: " + " ".join(getattr(exc, "messages", [str(exc)]))
+    return outcome

@@ -1,13 +1,15 @@
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import ValidationError
 
 from backoffice.adminkit import ReasonField, ReasonModelForm
 
-from .choices import TRANSITIONS, NumberStatus
+from .choices import TRANSITIONS, ConsentParty, IdentityDocumentType, NumberStatus, TransferState
 from .fields import MsisdnField
 from .models import MobileNumber, Subscriber, normalize_document_number
 from .msisdn import normalize_msisdn
+from .selectors import number_list, subscriber_by_document
 
 
 class MsisdnFormField(forms.CharField):
@@ -81,3 +83,167 @@ class SellForm(forms.Form):
 
 
 __all__ = ["MsisdnField", "MsisdnFormField", "NumberAddForm", "SubscriberForm", "MoveForm", "BulkMoveForm", "SellForm"]
+
+
+# --- Transfer screens ---
+
+
+class TransferFilterForm(forms.Form):
+    """The transfer list's filters (GET)."""
+
+    state = forms.ChoiceField(choices=[("", "Any state"), *TransferState.choices], required=False)
+    mine = forms.BooleanField(label="Only requests I made", required=False)
+
+
+SUBSCRIBER_EXISTING = "existing"
+SUBSCRIBER_NEW = "new"
+
+
+class TransferCreateForm(forms.Form):
+    """A transfer request: the number, the new subscriber (found by identity document,
+    never picked from a list of 100k, or registered here) and why.
+
+    The number is looked up only in the branches where the user may request
+    transfers (operate_branch), so a number elsewhere is "not found", not leaked.
+    """
+
+    msisdn = MsisdnFormField(label="Number to transfer", help_text="Any format, e.g. 012 345 678 or +855 12 345 678.")
+    subscriber_mode = forms.ChoiceField(
+        label="New subscriber",
+        choices=[
+            (SUBSCRIBER_EXISTING, "Already a subscriber: find them by identity document"),
+            (SUBSCRIBER_NEW, "Not yet a subscriber: register them now"),
+        ],
+        widget=forms.RadioSelect(attrs={"class": "radiolist"}),
+        initial=SUBSCRIBER_EXISTING,
+    )
+    document_type = forms.ChoiceField(label="Identity document type", choices=IdentityDocumentType.choices)
+    document_number = forms.CharField(
+        label="Identity document number", max_length=40, help_text="Exact number; spaces and dashes are ignored."
+    )
+    full_name = forms.CharField(label="Full name", max_length=200, required=False, help_text="New subscriber only.")
+    contact_msisdn = MsisdnFormField(label="Contact number", required=False, help_text="New subscriber only.")
+    identity_checked = forms.BooleanField(
+        label="I have seen the new subscriber's identity document and it matches the details above",
+        required=False,
+        help_text="Required to register a new subscriber.",
+    )
+    reason = ReasonField(label="Reason for the transfer")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.number: MobileNumber | None = None
+        self.subscriber: Subscriber | None = None
+
+    def clean_msisdn(self):
+        msisdn = self.cleaned_data["msisdn"]
+        self.number = number_list(user=self.user, perm="operate_branch").filter(msisdn=msisdn).first()
+        if self.number is None:
+            raise ValidationError(
+                "No number %(msisdn)s in the branches where you may request transfers.", params={"msisdn": msisdn}
+            )
+        return msisdn
+
+    def clean_document_number(self):
+        document = normalize_document_number(self.cleaned_data["document_number"])
+        if not document:
+            raise ValidationError("Enter the identity document number.")
+        return document
+
+    def clean(self):
+        data = super().clean()
+        mode, document_type = data.get("subscriber_mode"), data.get("document_type")
+        document = data.get("document_number")
+        if not (mode and document_type and document):
+            return data
+        found = subscriber_by_document(document_type=document_type, document_number=document)
+        if mode == SUBSCRIBER_EXISTING:
+            if found is None:
+                self.add_error(
+                    "document_number",
+                    "No subscriber has this identity document. Check it, or register the new subscriber.",
+                )
+            self.subscriber = found
+            return data
+        if found is not None:
+            self.add_error(
+                "document_number",
+                'A subscriber with this identity document already exists: choose "Already a subscriber".',
+            )
+        if not (data.get("full_name") or "").strip():
+            self.add_error("full_name", "Enter the new subscriber's full name.")
+        if not data.get("identity_checked"):
+            self.add_error("identity_checked", "Check the new subscriber's identity document before registering them.")
+        return data
+
+    @property
+    def registers_subscriber(self) -> bool:
+        return self.cleaned_data.get("subscriber_mode") == SUBSCRIBER_NEW
+
+
+class _PartyForm(forms.Form):
+    """Whose consent: the choices can be narrowed to the parties still missing one."""
+
+    party = forms.ChoiceField(label="Whose consent", choices=ConsentParty.choices)
+
+    def __init__(self, *args, parties=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if parties is not None:
+            self.fields["party"].choices = [(value, label) for value, label in ConsentParty.choices if value in parties]
+
+
+class ConsentInPersonForm(_PartyForm):
+    """A party at the counter shows the identity document on record."""
+
+    document_type = forms.ChoiceField(label="Identity document type", choices=IdentityDocumentType.choices)
+    document_number = forms.CharField(label="Identity document number shown", max_length=40)
+    reason = ReasonField()
+
+
+class ConsentSignedFormForm(_PartyForm):
+    """A consent form signed by the party, scanned and uploaded as evidence.
+
+    The service checks what the file really is (and its size); the form only collects it.
+    """
+
+    signed_form = forms.FileField(
+        label="Signed consent form",
+        help_text="PDF, JPEG or PNG scan, at most 10 MB. Kept as evidence, never published.",
+    )
+    reason = ReasonField()
+
+
+class ConsentCodeVerifyForm(forms.Form):
+    """The code the holder reads back; the service judges it (and counts wrong tries)."""
+
+    code = forms.CharField(label="Code read back by the holder", max_length=12)
+    reason = ReasonField()
+
+
+class TransferReasonForm(forms.Form):
+    """Send a code, revoke a consent, cancel, approve or reject: each asks why."""
+
+    reason = ReasonField()
+
+
+# --- Transfer locks ---
+
+
+class TransferLockForm(forms.Form):
+    """The holder asks for their number to be locked against transfers."""
+
+    reason = ReasonField(initial="Holder asked at the counter to lock the number against transfers")
+
+
+class TransferLiftForm(forms.Form):
+    """Only the holder lifts their lock: the document they show must be the one on record."""
+
+    document_type = forms.ChoiceField(label="Identity document type shown", choices=IdentityDocumentType.choices)
+    document_number = forms.CharField(
+        label="Identity document number shown",
+        max_length=40,
+        help_text="Type it from the document the holder shows in person; spaces and dashes are ignored.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    reason = ReasonField()

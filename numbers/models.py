@@ -555,6 +555,8 @@ class TransferRequest(UndeletableModel):
             models.Index(fields=["state", "branch", "created_at"], name="transfer_queue_idx"),
             models.Index(fields=["requested_by", "created_at"], name="transfer_requester_idx"),
             models.Index(fields=["state", "expires_at"], name="transfer_expiry_idx"),
+            # The admin lists requests newest first; without this the table is sorted.
+            models.Index(fields=["-created_at", "-id"], name="transfer_recent_idx"),
         ]
 
     def __str__(self) -> str:
@@ -656,6 +658,7 @@ class TransferConsent(UndeletableModel):
                 name="consent_revocation_recorded",
             ),
         ]
+        indexes = [models.Index(fields=["-captured_at", "-id"], name="consent_recent_idx")]
 
     def __str__(self) -> str:
         return f"Consent #{self.pk} ({self.get_party_display()}, {self.get_method_display()})"
@@ -700,6 +703,7 @@ class TransferLock(UndeletableModel):
                 name="transfer_lock_lift_recorded",
             ),
         ]
+        indexes = [models.Index(fields=["-placed_at", "-id"], name="transfer_lock_recent_idx")]
 
     def __str__(self) -> str:
         return f"Transfer lock #{self.pk}"

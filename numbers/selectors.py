@@ -5,11 +5,27 @@ Every list a user sees passes through here, so branch scoping is decided once.
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from staff.selectors import branch_scope
 
-from .models import Holding, MobileNumber, Subscriber, normalize_document_number
+from .choices import OPEN_TRANSFER_STATES, ConsentParty, TransferState
+from .models import (
+    ConsentCode,
+    Holding,
+    MobileNumber,
+    Subscriber,
+    TransferConsent,
+    TransferLock,
+    TransferRequest,
+    normalize_document_number,
+)
 from .msisdn import msisdn_search_query
 
 
@@ -50,3 +66,170 @@ def subscriber_list(*, user) -> QuerySet[Subscriber]:
     if not (scope.everywhere or scope.branch_ids):
         return Subscriber.objects.none()
     return Subscriber.objects.select_related("registered_branch", "created_by")
+
+
+# --- Transfer screens -------------------------------------------------------------
+#
+# Lists and the approval queue read every row's consent status and risk flags as
+# annotations of one query, so a page costs the same number of queries whatever
+# its length (tests pin it at two sizes).
+
+TRANSFER_RELATED = ("number", "from_holder", "to_subscriber", "requested_by", "branch")
+RISK_HOLDER_CHANGE_DAYS = 90
+RISK_NEW_SUBSCRIBER_HOURS = 24
+
+
+def _standing_consent(party: str, now: datetime) -> Exists:
+    return Exists(
+        TransferConsent.objects.filter(
+            request=OuterRef("pk"), party=party, revoked_at__isnull=True, lapses_at__gt=now
+        ).order_by()
+    )
+
+
+def with_consent_status(queryset: QuerySet[TransferRequest], *, now: datetime | None = None) -> QuerySet:
+    """Annotate whether each party's consent stands now (given, not revoked, not lapsed).
+
+    The stored state moves to "awaiting approval" when both consents stand but does
+    not move back when one lapses with time, so screens read the consents themselves.
+    """
+    now = now or timezone.now()
+    return queryset.annotate(
+        holder_consents=_standing_consent(ConsentParty.CURRENT_HOLDER, now),
+        new_subscriber_consents=_standing_consent(ConsentParty.NEW_SUBSCRIBER, now),
+    )
+
+
+def transfer_list(*, user, state: str = "", mine: bool = False) -> QuerySet[TransferRequest]:
+    """Transfer requests of the branches ``user`` may see, newest first."""
+    queryset = TransferRequest.objects.select_related(*TRANSFER_RELATED)
+    queryset = branch_scope(user, "view_branch_numbers").filter(queryset)
+    if state:
+        queryset = queryset.filter(state=state)
+    if mine:
+        queryset = queryset.filter(requested_by=user)
+    return with_consent_status(queryset).order_by("-created_at", "-id")
+
+
+def transfer_detail(*, pk: int) -> TransferRequest | None:
+    """One request with what its page shows, unscoped: the view decides 403 by its branch."""
+    queryset = TransferRequest.objects.select_related(*TRANSFER_RELATED, "decided_by", "closed_by", "number__holder")
+    return with_risk_annotations(with_consent_status(queryset)).filter(pk=pk).first()
+
+
+def transfer_detail_related(*, transfer: TransferRequest, history_limit: int = 10) -> dict:
+    """The rows around a request: its consents, its live one-time code and the
+    number's recent history (who changed it, when, why, status and holder)."""
+    consents = list(
+        TransferConsent.objects.filter(request=transfer)
+        .select_related("subscriber", "captured_by", "revoked_by")
+        .order_by("captured_at", "id")
+    )
+    live_code = (
+        ConsentCode.objects.filter(request=transfer, used_at__isnull=True, superseded_at__isnull=True)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    codes_sent = ConsentCode.objects.filter(request=transfer).count()
+    history = list(
+        transfer.number.history.select_related("history_user", "holder").order_by("-history_date", "-history_id")[
+            :history_limit
+        ]
+    )
+    return {"consents": consents, "live_code": live_code, "codes_sent": codes_sent, "number_history": history}
+
+
+def approval_queue(*, user, state: str = "") -> QuerySet[TransferRequest]:
+    """Open requests of the branches where ``user`` supervises: awaiting approval
+    first, then awaiting consent, oldest first within each; with risk annotations."""
+    states = [state] if state in OPEN_TRANSFER_STATES else list(OPEN_TRANSFER_STATES)
+    queryset = TransferRequest.objects.select_related(*TRANSFER_RELATED).filter(state__in=states)
+    queryset = branch_scope(user, "supervise_branch").filter(queryset)
+    queryset = with_risk_annotations(with_consent_status(queryset))
+    waiting_first = Case(When(state=TransferState.AWAITING_APPROVAL, then=Value(0)), default=Value(1))
+    return queryset.order_by(waiting_first, "created_at", "id")
+
+
+# --- Risk flags -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RiskFlag:
+    code: str
+    label: str  # the sentence on the request's page
+    short: str  # the queue's column
+
+
+def with_risk_annotations(queryset: QuerySet[TransferRequest], *, now: datetime | None = None) -> QuerySet:
+    """Annotate what ``transfer_risk_flags`` reads: correlated subqueries on indexed
+    columns, evaluated in the page's one query (never a query per row).
+
+    Hook for the complaints issue: annotate ``open_complaints`` here (an Exists on
+    the number's open complaints) and add its flag in ``transfer_risk_flags``.
+    """
+    now = now or timezone.now()
+    requests_30d = (
+        TransferRequest.objects.filter(requested_by=OuterRef("requested_by"), created_at__gte=now - timedelta(days=30))
+        .order_by()
+        .values("requested_by")
+        .annotate(total=Count("pk"))
+        .values("total")
+    )
+    return queryset.annotate(
+        requester_requests_30d=Coalesce(Subquery(requests_30d), Value(0)),
+        holder_changed_recently=Exists(
+            Holding.objects.filter(
+                number=OuterRef("number"), started_at__gte=now - timedelta(days=RISK_HOLDER_CHANGE_DAYS)
+            ).order_by()
+        ),
+        number_locked=Exists(TransferLock.objects.filter(number=OuterRef("number"), lifted_at__isnull=True).order_by()),
+    )
+
+
+def transfer_risk_flags(transfer: TransferRequest, *, now: datetime | None = None) -> list[RiskFlag]:
+    """The reasons a supervisor should look twice, from a row of ``with_risk_annotations``
+    (with ``number`` and ``to_subscriber`` selected). Computed in memory: no query.
+
+    Later flags (an open complaint on the number) add one annotation above and one
+    check here.
+    """
+    now = now or timezone.now()
+    flags: list[RiskFlag] = []
+    topup_days = settings.TRANSFER_RISK_TOPUP_DAYS
+    last_topup = transfer.number.last_topup_at
+    if last_topup and last_topup >= now - timedelta(days=topup_days):
+        flags.append(RiskFlag("recent_topup", f"Topped up in the last {topup_days} days", "Recent top-up"))
+    busy = settings.TRANSFER_RISK_REQUESTS_30D
+    if transfer.requester_requests_30d > busy:
+        label = f"Requester made {transfer.requester_requests_30d} transfer requests in 30 days (more than {busy})"
+        flags.append(RiskFlag("busy_requester", label, f"Requester: {transfer.requester_requests_30d} in 30 d"))
+    if transfer.holder_changed_recently:
+        label = f"Holder changed (a holding started) in the last {RISK_HOLDER_CHANGE_DAYS} days"
+        flags.append(RiskFlag("recent_holder", label, f"New holder < {RISK_HOLDER_CHANGE_DAYS} d"))
+    if transfer.number_locked:
+        flags.append(RiskFlag("locked", "The holder has locked the number against transfers", "Transfer lock"))
+    if transfer.to_subscriber.created_at >= now - timedelta(hours=RISK_NEW_SUBSCRIBER_HOURS):
+        flags.append(RiskFlag("new_subscriber", "New subscriber registered in the last day", "New subscriber"))
+    return flags
+
+
+def attach_risk_flags(transfers, *, now: datetime | None = None) -> list[TransferRequest]:
+    """Set ``risk_flags`` on each row (for templates) and return them as a list."""
+    now = now or timezone.now()
+    rows = list(transfers)
+    for transfer in rows:
+        transfer.risk_flags = transfer_risk_flags(transfer, now=now)
+    return rows
+
+
+def subscriber_by_document(*, document_type: str, document_number: str) -> Subscriber | None:
+    """The one subscriber with this identity document (exact match on the unique key)."""
+    document = normalize_document_number(document_number)
+    if not document:
+        return None
+    return Subscriber.objects.filter(id_document_type=document_type, id_document_number=document).first()
+
+
+def transfer_consent(*, transfer: TransferRequest, pk: int) -> TransferConsent | None:
+    """A consent of this request (never one of another request reached by its id)."""
+    return TransferConsent.objects.filter(request=transfer, pk=pk).first()

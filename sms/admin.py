@@ -1,20 +1,45 @@
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from backoffice.adminkit import CappedCountPaginator, NoDeleteAdminMixin
+from numbers.msisdn import normalize_msisdn
+from staff.selectors import is_working
 
 from .models import SmsMessage
 
 
 @admin.register(SmsMessage)
 class SmsMessageAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
-    """Read-only: the outbox is a record of what was sent."""
+    """Read-only: the outbox is a record of what was sent.
+
+    It holds one-time consent codes in clear, so only roles given
+    ``sms.view_smsmessage`` (administrators and auditors) see it; counter staff
+    must hear a code from the holder, never read it here.
+    """
 
     list_display = ["created_at", "to_msisdn", "purpose", "body"]
     list_filter = ["purpose"]
-    search_fields = ["=to_msisdn"]
+    search_fields = ["to_msisdn"]
+    search_help_text = "The recipient's number in any format (012 345 678, +855 12 345 678, 85512345678)."
+    ordering = ["-created_at", "-id"]
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+
+    def get_search_results(self, request, queryset, search_term):
+        """An exact match on the recipient index, whatever format was typed; never icontains."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            msisdn = normalize_msisdn(term)
+        except ValidationError:
+            return queryset.none(), False
+        return queryset.filter(to_msisdn=msisdn), False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # The view permission itself: add/change grants do not open it, nor does a suspended account.
+        return is_working(request.user) and request.user.has_perm("sms.view_smsmessage")
 
     def has_add_permission(self, request) -> bool:
         return False

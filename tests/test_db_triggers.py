@@ -1,12 +1,15 @@
 """The holder rule held by the database itself, below every Python guard."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from numbers import services
-from numbers.choices import NumberStatus
-from numbers.models import MobileNumber
-from tests.factories import SubscriberFactory, number_in_state
+from numbers.choices import HoldingEndReason, HoldingStartReason, NumberStatus, TransferState
+from numbers.models import Holding, MobileNumber, TransferRequest, service_write_scope
+from tests.factories import SubscriberFactory, number_in_state, transfer_awaiting_approval
 
 
 def _raw_set_holder(number_id: int, subscriber_id: int | None) -> None:
@@ -56,3 +59,167 @@ def test_raw_sql_may_set_the_holder_the_ledger_names(admin_user, branch_a):
     _raw_set_holder(number.pk, number.holder_id)
     number.refresh_from_db()
     assert number.holder_id is not None
+
+
+# --- A transfer holding references an executed transfer request (migration 0008) ----------
+
+TRANSFER_TRIGGER_MESSAGE = "must reference an approved transfer request"
+
+
+def _raw_insert_transfer_holding(*, number_id: int, subscriber_id: int, request_id: int | None) -> None:
+    """A closed holding, so the one-open-holding index is not what refuses it."""
+    now = timezone.now()
+    started, ended = (connection.ops.adapt_datetimefield_value(at) for at in (now - timedelta(days=1), now))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO numbers_holding (number_id, subscriber_id, started_at, start_reason, start_note, "
+            "ended_at, end_reason, end_note, transfer_request_id) VALUES (%s, %s, %s, %s, '', %s, %s, '', %s)",
+            [
+                number_id,
+                subscriber_id,
+                started,
+                HoldingStartReason.TRANSFER,
+                ended,
+                HoldingEndReason.TRANSFER,
+                request_id,
+            ],
+        )
+
+
+def _raw_update_holding(holding_id: int, **columns) -> None:
+    assignments = ", ".join(f"{column} = %s" for column in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE numbers_holding SET {assignments} WHERE id = %s", [*columns.values(), holding_id])  # noqa: S608
+
+
+def _refused_by_trigger(action) -> None:
+    with pytest.raises(IntegrityError) as exc, transaction.atomic():
+        action()
+    assert TRANSFER_TRIGGER_MESSAGE in str(exc.value)
+
+
+def _ledger(number) -> list[tuple]:
+    return list(
+        Holding.objects.filter(number=number)
+        .order_by("pk")
+        .values_list("pk", "subscriber_id", "start_reason", "transfer_request_id", "ended_at")
+    )
+
+
+@pytest.fixture
+def pending(agent_a, branch_a):
+    """A request with both consents, not yet approved."""
+    request = transfer_awaiting_approval(actor=agent_a, branch=branch_a)
+    assert request.state == TransferState.AWAITING_APPROVAL
+    return request
+
+
+def test_the_orm_cannot_open_a_transfer_holding_for_an_unapproved_request(pending):
+    """Even inside the services' write scope, past every Python guard."""
+    number = pending.number
+    before = _ledger(number)
+
+    def close_and_hand_over():
+        now = timezone.now()
+        with service_write_scope():
+            Holding.objects.filter(number=number, ended_at__isnull=True).update(
+                ended_at=now, end_reason=HoldingEndReason.TRANSFER
+            )
+            Holding.objects.create(
+                number=number,
+                subscriber=pending.to_subscriber,
+                started_at=now,
+                start_reason=HoldingStartReason.TRANSFER,
+                transfer_request=pending,
+            )
+
+    _refused_by_trigger(close_and_hand_over)
+    assert _ledger(number) == before
+
+
+def test_raw_sql_cannot_insert_a_transfer_holding_for_an_unapproved_request(pending):
+    before = _ledger(pending.number)
+    _refused_by_trigger(
+        lambda: _raw_insert_transfer_holding(
+            number_id=pending.number_id, subscriber_id=pending.to_subscriber_id, request_id=pending.pk
+        )
+    )
+    assert _ledger(pending.number) == before
+
+
+def test_raw_sql_cannot_turn_a_sale_holding_into_a_transfer(pending):
+    holding = pending.number.holdings.get()
+    before = _ledger(pending.number)
+    _refused_by_trigger(
+        lambda: _raw_update_holding(
+            holding.pk, start_reason=HoldingStartReason.TRANSFER, transfer_request_id=pending.pk
+        )
+    )
+    assert _ledger(pending.number) == before
+
+
+@pytest.fixture
+def executed(pending, supervisor_a):
+    return services.transfer_approve(request=pending, actor=supervisor_a, reason="both consents checked")
+
+
+def test_the_approval_passes_the_trigger(executed):
+    """The allowed side: the service marks the request executed before the holding."""
+    holding = Holding.objects.open().get(number=executed.number)
+    assert (holding.start_reason, holding.transfer_request_id, holding.subscriber_id) == (
+        HoldingStartReason.TRANSFER,
+        executed.pk,
+        executed.to_subscriber_id,
+    )
+    # A raw write that keeps the holding truthful passes too.
+    _raw_update_holding(holding.pk, start_reason=HoldingStartReason.TRANSFER, transfer_request_id=executed.pk)
+    assert Holding.objects.get(pk=holding.pk).transfer_request_id == executed.pk
+
+
+def test_raw_sql_cannot_repoint_a_transfer_holding(executed, agent_a, branch_a):
+    """To another (unapproved) request, to somebody other than the new subscriber,
+    or to another number."""
+    holding = Holding.objects.open().get(number=executed.number)
+    other_pending = transfer_awaiting_approval(actor=agent_a, branch=branch_a)
+    before = _ledger(executed.number)
+
+    _refused_by_trigger(lambda: _raw_update_holding(holding.pk, transfer_request_id=other_pending.pk))
+    _refused_by_trigger(lambda: _raw_update_holding(holding.pk, subscriber_id=executed.from_holder_id))
+    unheld = number_in_state(NumberStatus.AVAILABLE, actor=agent_a, branch=branch_a)
+    _refused_by_trigger(lambda: _raw_update_holding(holding.pk, number_id=unheld.pk))
+    assert _ledger(executed.number) == before
+
+
+@pytest.mark.parametrize("wrong", ["subscriber", "number"])
+def test_raw_sql_cannot_borrow_an_executed_request(agent_a, supervisor_a, branch_a, wrong):
+    """An executed request vouches only for its own number and new subscriber."""
+    number = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a)
+    holder, newcomer = number.holder, SubscriberFactory()
+    now = timezone.now()
+    # Test setup: an executed request whose holding is not written yet.
+    with service_write_scope():
+        request = TransferRequest.objects.create(
+            number=number,
+            from_holder=holder,
+            to_subscriber=newcomer,
+            branch=branch_a,
+            requested_by=agent_a,
+            reason="gift",
+            created_at=now,
+            expires_at=now + timedelta(days=7),
+            state=TransferState.EXECUTED,
+            decided_by=supervisor_a,
+            decided_at=now,
+            decision_reason="checked",
+        )
+    elsewhere = number_in_state(NumberStatus.AVAILABLE, actor=agent_a, branch=branch_a)
+    row = {
+        "subscriber": {"number_id": number.pk, "subscriber_id": SubscriberFactory().pk},
+        "number": {"number_id": elsewhere.pk, "subscriber_id": newcomer.pk},
+    }[wrong]
+
+    _refused_by_trigger(lambda: _raw_insert_transfer_holding(request_id=request.pk, **row))
+    assert not Holding.objects.filter(transfer_request=request).exists()
+
+    _raw_insert_transfer_holding(number_id=number.pk, subscriber_id=newcomer.pk, request_id=request.pk)
+    assert Holding.objects.get(transfer_request=request).subscriber == newcomer

@@ -11,6 +11,7 @@ when the request was made may not be true any more (Fineract's lesson).
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -208,7 +209,7 @@ def transfer_cancel(*, request: TransferRequest, actor, reason: str) -> Transfer
     return request
 
 
-def _close(request: TransferRequest, *, state: str, actor, reason: str, now: datetime) -> None:
+def _close(request: TransferRequest, *, state: str, actor, reason: str, now: datetime, notify: bool = True) -> None:
     request.state = state
     request.closed_by = actor
     request.closed_at = now
@@ -216,6 +217,8 @@ def _close(request: TransferRequest, *, state: str, actor, reason: str, now: dat
     stamp_change(request, actor=actor, reason=reason)
     with service_write_scope():
         request.save()
+    if not notify:
+        return
     _tell_subscriber(
         request.from_holder,
         via_number=request.number.msisdn,
@@ -247,7 +250,32 @@ def transfer_expire_due(*, now: datetime | None = None) -> int:
             reason = f"Expired: not approved by {timezone.localtime(request.expires_at):%d %b %Y %H:%M}."
             _close(request, state=TransferState.EXPIRED, actor=None, reason=reason, now=now)
             expired += 1
+    _return_lapsed_to_consent(now=now)
     return expired
+
+
+def _return_lapsed_to_consent(*, now: datetime) -> None:
+    """A request whose consent lapsed waits for consent again, so the approval
+    queue's state column does not promise an approval that would be refused."""
+    lapsed = (
+        TransferRequest.objects.filter(
+            state=TransferState.AWAITING_APPROVAL,
+            consents__revoked_at__isnull=True,
+            consents__lapses_at__lte=now,
+        )
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+    for pk in list(lapsed[:1000]):
+        with transaction.atomic():
+            request = (
+                TransferRequest.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(pk=pk, state=TransferState.AWAITING_APPROVAL)
+                .first()
+            )
+            if request is not None:
+                with service_write_scope():
+                    _sync_state(request, actor=None, reason="A consent lapsed; consent is needed again.", now=now)
 
 
 def close_open_transfers_for_withdrawal(*, number: MobileNumber, actor, reason: str, now: datetime) -> None:
@@ -257,7 +285,15 @@ def close_open_transfers_for_withdrawal(*, number: MobileNumber, actor, reason: 
             number=number, state__in=OPEN_TRANSFER_STATES
         ):
             request.number = number
-            _close(request, state=TransferState.CANCELLED, actor=actor, reason=f"Number withdrawn: {reason}", now=now)
+            # No "your number stays with you" here: the withdrawal has its own notice.
+            _close(
+                request,
+                state=TransferState.CANCELLED,
+                actor=actor,
+                reason=f"Number withdrawn: {reason}",
+                now=now,
+                notify=False,
+            )
         for lock in TransferLock.objects.select_for_update().filter(number=number, lifted_at__isnull=True):
             lock.lifted_at = now
             lock.lifted_by = actor
@@ -283,9 +319,25 @@ def _check_consent_capture(request: TransferRequest, party: str, actor, now: dat
     return subscriber
 
 
+def _retire_lapsed_consent(request: TransferRequest, party: str, *, actor, now: datetime) -> None:
+    """A lapsed consent no longer stands but still takes the party's one unrevoked
+    slot (constraint consent_one_standing_per_party): close it on record first."""
+    for old in TransferConsent.objects.select_for_update().filter(
+        request=request, party=party, revoked_at__isnull=True, lapses_at__lte=now
+    ):
+        old.revoked_at = now
+        old.revoked_by = actor
+        old.revocation_reason = (
+            f"Lapsed on {timezone.localtime(old.lapses_at):%d %b %Y %H:%M}; replaced by a new consent."
+        )
+        stamp_change(old, actor=actor, reason=old.revocation_reason)
+        old.save()
+
+
 def _save_consent(consent: TransferConsent, request: TransferRequest, *, actor, reason: str, now: datetime):
     stamp_change(consent, actor=actor, reason=reason)
     with service_write_scope():
+        _retire_lapsed_consent(request, consent.party, actor=actor, now=now)
         consent.save()
         _sync_state(request, actor=actor, reason=reason, now=now)
     return consent
@@ -340,8 +392,9 @@ def consent_record_signed_form(
     now = timezone.now()
     request = _locked_request(request)
     subscriber = _check_consent_capture(request, party, actor, now)
-    if not signed_form or not getattr(signed_form, "size", 0):
-        raise ValidationError("Upload the signed consent form.", code="form_required")
+    _check_signed_form(signed_form)
+    # A random name: the uploader's file name may itself carry personal data.
+    signed_form.name = f"{uuid.uuid4().hex}.{_signed_form_kind(signed_form)}"
     consent = TransferConsent(
         request=request,
         party=party,
@@ -354,6 +407,27 @@ def consent_record_signed_form(
         note=note,
     )
     return _save_consent(consent, request, actor=actor, reason=reason, now=now)
+
+
+# What a scanned consent form may be: its first bytes must say so, whatever its name claims.
+SIGNED_FORM_SIGNATURES: dict[str, bytes] = {"pdf": b"%PDF-", "png": b"\x89PNG\r\n\x1a\n", "jpg": b"\xff\xd8\xff"}
+SIGNED_FORM_MAX_BYTES = 10 * 1024 * 1024
+
+
+def _signed_form_kind(upload: File) -> str | None:
+    upload.seek(0)
+    head = upload.read(8)
+    upload.seek(0)
+    return next((kind for kind, magic in SIGNED_FORM_SIGNATURES.items() if head.startswith(magic)), None)
+
+
+def _check_signed_form(upload: File | None) -> None:
+    if not upload or not getattr(upload, "size", 0):
+        raise ValidationError("Upload the signed consent form.", code="form_required")
+    if upload.size > SIGNED_FORM_MAX_BYTES:
+        raise ValidationError("The signed form is larger than 10 MB.", code="form_too_large")
+    if _signed_form_kind(upload) is None:
+        raise ValidationError("The signed form must be a PDF, JPEG or PNG scan.", code="form_kind")
 
 
 def _hash_code(code: str, salt: str) -> str:
@@ -499,6 +573,8 @@ def transfer_approval_blockers(*, request: TransferRequest, actor, now: datetime
     now = now or timezone.now()
     blockers: list[str] = []
     number = request.number
+    if not has_branch_perm(actor, "supervise_branch", request.branch_id):
+        blockers.append("You have no authority to approve transfers for this branch.")
     if actor.is_superuser:
         blockers.append(
             "Superuser accounts do not approve transfers: approval is a named supervisor's accountable duty."
@@ -585,6 +661,8 @@ def transfer_approve(*, request: TransferRequest, actor, reason: str) -> Transfe
     _assert_ledger_matches(number)
 
     shown = format_msisdn(number.msisdn)
+    # With no contact number on record the old holder is told on the number itself,
+    # where the new holder may read it: the text names nobody, on purpose.
     _tell_subscriber(
         request.from_holder,
         via_number=None if request.from_holder.contact_msisdn else number.msisdn,
@@ -602,7 +680,10 @@ def transfer_approve(*, request: TransferRequest, actor, reason: str) -> Transfe
 
 @transaction.atomic
 def transfer_reject(*, request: TransferRequest, actor, reason: str) -> TransferRequest:
-    """A supervisor refuses the transfer; the request stays on record with why."""
+    """A supervisor refuses the transfer; the request stays on record with why.
+
+    Unlike approval, a superuser may reject: stopping a transfer never harms a holder.
+    """
     reason = require_reason(reason)
     now = timezone.now()
     request = _locked_request(request)

@@ -14,12 +14,25 @@ from django.utils import timezone
 
 from numbers.choices import (
     HELD_STATUSES,
+    OPEN_TRANSFER_STATES,
+    ConsentMethod,
+    ConsentParty,
     HoldingEndReason,
     HoldingStartReason,
     IdentityDocumentType,
     NumberStatus,
+    TransferState,
 )
-from numbers.models import Holding, MobileNumber, Subscriber, service_write_scope
+from numbers.models import (
+    ConsentCode,
+    Holding,
+    MobileNumber,
+    Subscriber,
+    TransferConsent,
+    TransferLock,
+    TransferRequest,
+    service_write_scope,
+)
 from tests.factories import MobileNumberFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
@@ -246,3 +259,218 @@ def test_identity_document_must_be_present_and_of_a_known_type(document_type, do
 def test_every_known_document_type_is_accepted(document_type):
     Subscriber.objects.create(full_name="Dara Sok", id_document_type=document_type, id_document_number="N0001")
     assert Subscriber.objects.get().id_document_type == document_type
+
+
+# --- Transfers ------------------------------------------------------------------------
+# The services check these rules first (tests in test_transfers.py and
+# test_transfer_consents.py); the database still refuses a row that breaks them.
+
+
+def _refused_by(constraint: str, create) -> None:
+    """``_refused``, and the database names the constraint that refused."""
+    with pytest.raises(IntegrityError) as exc, transaction.atomic(), service_write_scope():
+        create()
+    assert constraint in str(exc.value)
+
+
+@pytest.fixture
+def transfer_parties(branch_a, agent_a, supervisor_a):
+    holder, newcomer = SubscriberFactory(), SubscriberFactory()
+    return {
+        "number": _held_number(branch_a, holder),
+        "holder": holder,
+        "newcomer": newcomer,
+        "agent": agent_a,
+        "supervisor": supervisor_a,
+    }
+
+
+def _transfer(parties, **fields) -> TransferRequest:
+    now = timezone.now()
+    values = {
+        "number": parties["number"],
+        "from_holder": parties["holder"],
+        "to_subscriber": parties["newcomer"],
+        "branch": parties["number"].branch,
+        "requested_by": parties["agent"],
+        "reason": "sold to a friend",
+        "created_at": now,
+        "expires_at": now + timedelta(days=7),
+        **fields,
+    }
+    return TransferRequest.objects.create(**values)
+
+
+def _decided(parties, state=TransferState.EXECUTED, **fields) -> dict:
+    return {
+        "state": state,
+        "decided_by": parties["supervisor"],
+        "decided_at": timezone.now(),
+        "decision_reason": "both consents checked",
+        **fields,
+    }
+
+
+def test_one_open_transfer_request_per_number(transfer_parties, branch_a):
+    """Even when the service's own check is bypassed, a second open request fails."""
+    with service_write_scope():
+        first = _transfer(transfer_parties)
+    for state in (TransferState.AWAITING_CONSENT, TransferState.AWAITING_APPROVAL):
+        _refused(lambda state=state: _transfer(transfer_parties, state=state))
+    assert list(TransferRequest.objects.values_list("pk", flat=True)) == [first.pk]
+
+    # Closed requests do not count, and another number has its own slot.
+    with service_write_scope():
+        _transfer(
+            transfer_parties,
+            state=TransferState.CANCELLED,
+            closed_by=transfer_parties["agent"],
+            closed_at=timezone.now(),
+            close_reason="changed mind",
+        )
+        _transfer(transfer_parties, **_decided(transfer_parties, TransferState.REJECTED))
+        other_holder = SubscriberFactory()
+        other = _new_number(branch_a, msisdn="+85512345679", status=NumberStatus.ACTIVE, holder=other_holder)
+        Holding.objects.create(number=other, subscriber=other_holder, start_reason=HoldingStartReason.SALE)
+        _transfer(transfer_parties, number=other, from_holder=other_holder)
+    assert TransferRequest.objects.filter(state__in=OPEN_TRANSFER_STATES).count() == 2
+
+    # Once the first is closed, the number takes a new open request.
+    with service_write_scope():
+        TransferRequest.objects.filter(pk=first.pk).update(
+            state=TransferState.CANCELLED, closed_at=timezone.now(), close_reason="changed mind"
+        )
+        _transfer(transfer_parties)
+    assert (
+        TransferRequest.objects.filter(number=transfer_parties["number"], state__in=OPEN_TRANSFER_STATES).count() == 1
+    )
+
+
+def test_four_eyes_the_requester_does_not_decide(transfer_parties):
+    agent = transfer_parties["agent"]
+    for state in (TransferState.EXECUTED, TransferState.REJECTED):
+        _refused_by(
+            "transfer_four_eyes",
+            lambda state=state: _transfer(transfer_parties, **_decided(transfer_parties, state, decided_by=agent)),
+        )
+    assert not TransferRequest.objects.exists()
+
+    with service_write_scope():
+        request = _transfer(transfer_parties, **_decided(transfer_parties, TransferState.REJECTED))
+    assert request.decided_by != request.requested_by
+    # Nor can a decision be rewritten onto the requester afterwards.
+    with pytest.raises(IntegrityError), transaction.atomic(), service_write_scope():
+        TransferRequest.objects.filter(pk=request.pk).update(decided_by=agent)
+    assert TransferRequest.objects.get(pk=request.pk).decided_by == transfer_parties["supervisor"]
+
+
+@pytest.mark.parametrize("state", [TransferState.EXECUTED, TransferState.REJECTED])
+@pytest.mark.parametrize(
+    "missing", [{"decided_by": None}, {"decided_at": None}, {"decision_reason": ""}], ids=["by", "at", "reason"]
+)
+def test_a_decision_records_who_when_and_why(transfer_parties, state, missing):
+    _refused_by(
+        "transfer_decision_recorded",
+        lambda: _transfer(transfer_parties, **_decided(transfer_parties, state, **missing)),
+    )
+    assert not TransferRequest.objects.exists()
+    with service_write_scope():
+        _transfer(transfer_parties, **_decided(transfer_parties, state))
+    assert TransferRequest.objects.get().state == state
+
+
+def _code(request, actor) -> ConsentCode:
+    now = timezone.now()
+    return ConsentCode.objects.create(
+        request=request,
+        sent_to=request.number.msisdn,
+        code_hash="salt$digest",
+        sent_by=actor,
+        created_at=now,
+        expires_at=now + timedelta(minutes=10),
+    )
+
+
+def _sms_consent(request, party, subscriber, code, actor) -> TransferConsent:
+    now = timezone.now()
+    return TransferConsent.objects.create(
+        request=request,
+        party=party,
+        subscriber=subscriber,
+        method=ConsentMethod.SMS_CODE,
+        code=code,
+        captured_by=actor,
+        captured_at=now,
+        lapses_at=now + timedelta(hours=72),
+    )
+
+
+def test_a_code_consent_is_the_current_holders_and_names_its_code(transfer_parties):
+    """The code goes to the number itself: only its holder can read it back."""
+    agent = transfer_parties["agent"]
+    with service_write_scope():
+        request = _transfer(transfer_parties)
+        code = _code(request, agent)
+    newcomer, holder = transfer_parties["newcomer"], transfer_parties["holder"]
+    _refused_by(
+        "consent_sms_code_by_holder",
+        lambda: _sms_consent(request, ConsentParty.NEW_SUBSCRIBER, newcomer, code, agent),
+    )
+    _refused_by(
+        "consent_sms_code_by_holder", lambda: _sms_consent(request, ConsentParty.CURRENT_HOLDER, holder, None, agent)
+    )
+    assert not TransferConsent.objects.exists()
+    with service_write_scope():
+        consent = _sms_consent(request, ConsentParty.CURRENT_HOLDER, holder, code, agent)
+    assert TransferConsent.objects.get().pk == consent.pk
+
+
+def test_a_holding_names_a_transfer_request_exactly_when_a_transfer_opened_it(transfer_parties):
+    """The check constraint; that the request is executed is the trigger's
+    (tests/test_db_triggers.py)."""
+    number, newcomer = transfer_parties["number"], transfer_parties["newcomer"]
+    with service_write_scope():
+        executed = _transfer(transfer_parties, **_decided(transfer_parties))
+    now = timezone.now()
+    # Closed, so the number's open holding stays as it is.
+    ended = {"started_at": now - timedelta(days=1), "ended_at": now, "end_reason": HoldingEndReason.TRANSFER}
+    _refused_by(
+        "holding_transfer_has_request",
+        lambda: Holding.objects.create(
+            number=number, subscriber=newcomer, start_reason=HoldingStartReason.SALE, transfer_request=executed, **ended
+        ),
+    )
+    _refused(
+        lambda: Holding.objects.create(
+            number=number, subscriber=newcomer, start_reason=HoldingStartReason.TRANSFER, **ended
+        )
+    )
+    assert Holding.objects.filter(number=number).count() == 1
+
+    with service_write_scope():
+        Holding.objects.create(
+            number=number,
+            subscriber=newcomer,
+            start_reason=HoldingStartReason.TRANSFER,
+            transfer_request=executed,
+            **ended,
+        )
+    assert Holding.objects.filter(number=number, transfer_request=executed).count() == 1
+
+
+def test_one_standing_transfer_lock_per_number(transfer_parties):
+    number, holder, agent = transfer_parties["number"], transfer_parties["holder"], transfer_parties["agent"]
+
+    def place():
+        return TransferLock.objects.create(number=number, subscriber=holder, placed_by=agent, place_reason="asked")
+
+    with service_write_scope():
+        first = place()
+    _refused(place)
+    assert TransferLock.objects.count() == 1
+    with service_write_scope():
+        TransferLock.objects.filter(pk=first.pk).update(
+            lifted_at=timezone.now(), lifted_by=agent, lift_reason="asked", lift_evidence="card checked"
+        )
+        place()
+    assert TransferLock.objects.filter(lifted_at__isnull=True).count() == 1

@@ -11,14 +11,21 @@ import pytest
 from django.core import serializers
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from numbers import services
-from numbers.choices import HELD_STATUSES, HoldingEndReason, HoldingStartReason, NumberStatus
+from numbers.choices import (
+    HELD_STATUSES,
+    ConsentParty,
+    HoldingEndReason,
+    HoldingStartReason,
+    NumberStatus,
+    TransferState,
+)
 from numbers.exceptions import DeletionRefused, GuardedFieldChange, HolderChangeRefused
-from numbers.models import Branch, Holding, MobileNumber, Subscriber
-from tests.factories import MobileNumberFactory, SubscriberFactory, number_in_state
+from numbers.models import Branch, Holding, MobileNumber, Subscriber, TransferRequest, service_write_scope
+from tests.factories import MobileNumberFactory, SubscriberFactory, consent_in_person, number_in_state
 from tests.snapshots import number_snapshot
 
 pytestmark = pytest.mark.django_db
@@ -541,3 +548,85 @@ def test_deletion_through_a_relation_is_refused(evidence):
     refused(DeletionRefused, lambda: number.branch.numbers.all().delete())
     refused(DeletionRefused, lambda: number.holder.numbers.all().delete())
     assert number_snapshot(number) == before
+
+
+# --- An open transfer request is no back door -------------------------------------------
+
+
+@pytest.fixture
+def consented(active, agent_a, other):
+    """A request to give ``active`` to ``other`` with both consents: only approval is missing."""
+    request = services.transfer_create(number=active, new_subscriber=other, actor=agent_a, reason="sold to a friend")
+    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent_a)
+    consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent_a)
+    request.refresh_from_db()
+    assert request.state == TransferState.AWAITING_APPROVAL
+    return request
+
+
+def _request_row(request):
+    return TransferRequest.objects.filter(pk=request.pk).values().get()
+
+
+@pytest.mark.parametrize("to_status", [NumberStatus.ACTIVE, NumberStatus.SUSPENDED])
+def test_a_consented_request_does_not_let_a_move_hand_over_the_number(
+    active, supervisor_a, other, consented, to_status
+):
+    before, request_before = number_snapshot(active), _request_row(consented)
+    refused(
+        HolderChangeRefused,
+        lambda: services.number_transition(
+            number=active, to_status=to_status, subscriber=other, actor=supervisor_a, reason="as agreed"
+        ),
+    )
+    refused(
+        HolderChangeRefused,
+        lambda: services.number_sell(number=active, subscriber=other, actor=supervisor_a, reason="as agreed"),
+    )
+    assert number_snapshot(active) == before
+    assert _request_row(consented) == request_before
+
+
+def test_a_consented_request_does_not_let_a_save_hand_over_the_number(active, other, consented):
+    before = number_snapshot(active)
+    active.holder = other
+    refused(HolderChangeRefused, active.save)
+    assert number_snapshot(active) == before
+
+
+def _hand_over_by_hand(number, request):
+    now = timezone.now()
+    Holding.objects.filter(number=number, ended_at__isnull=True).update(
+        ended_at=now, end_reason=HoldingEndReason.TRANSFER
+    )
+    Holding.objects.create(
+        number=number,
+        subscriber=request.to_subscriber,
+        started_at=now,
+        start_reason=HoldingStartReason.TRANSFER,
+        transfer_request=request,
+    )
+
+
+def test_a_transfer_holding_for_an_unapproved_request_is_refused(active, consented):
+    """Written by hand it fails the ledger guard; inside the services' scope the
+    database trigger still refuses it (the request is not executed)."""
+    before, request_before = number_snapshot(active), _request_row(consented)
+
+    error = refused(GuardedFieldChange, lambda: _hand_over_by_hand(active, consented))
+    assert error.code == "ledger_write_refused"
+
+    def in_scope():
+        with service_write_scope():
+            _hand_over_by_hand(active, consented)
+
+    refused(IntegrityError, in_scope)
+    assert number_snapshot(active) == before
+    assert _request_row(consented) == request_before
+
+
+def test_the_approved_transfer_is_the_way(active, other, consented, supervisor_a):
+    """The allowed side of the tests above."""
+    services.transfer_approve(request=consented, actor=supervisor_a, reason="both consents checked")
+    assert MobileNumber.objects.get(pk=active.pk).holder == other
+    assert Holding.objects.open().get(number=active).transfer_request == consented

@@ -1,4 +1,5 @@
-"""seed_demo: every persona, numbers in every state, idempotent, DEBUG only.
+"""seed_demo: every persona, numbers in every state, transfer requests for the
+approval queue, idempotent, DEBUG only.
 
 Seeding a thousand numbers takes seconds, so it runs once for the module inside
 a transaction that is rolled back at the end; each test runs in a savepoint of it.
@@ -6,23 +7,39 @@ a transaction that is rolled back at the end; each test runs in a savepoint of i
 
 from __future__ import annotations
 
+from datetime import timedelta
 from io import StringIO
+from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test.utils import override_settings
+from django.utils import timezone
 
-from numbers.choices import HELD_STATUSES, NumberStatus
-from numbers.demo import STATE_PLAN
-from numbers.models import Branch, Holding, MobileNumber, Subscriber
+from numbers import services
+from numbers.choices import HELD_STATUSES, ConsentMethod, ConsentParty, NumberStatus, TransferState
+from numbers.demo import DEMO_LOCKED_INDEX, STATE_PLAN, demo_msisdn
+from numbers.models import Branch, Holding, MobileNumber, Subscriber, TransferConsent, TransferLock, TransferRequest
 from staff.models import Employee
 from staff.personas import PERSONAS, demo_password
 
 User = get_user_model()
 
-COUNTED = (User, Employee, Branch, Subscriber, MobileNumber, Holding, MobileNumber.history.model)
+COUNTED = (
+    User,
+    Employee,
+    Branch,
+    Subscriber,
+    MobileNumber,
+    Holding,
+    MobileNumber.history.model,
+    TransferRequest,
+    TransferRequest.history.model,
+    TransferConsent,
+    TransferLock,
+)
 
 
 def counts() -> dict[str, int]:
@@ -101,5 +118,107 @@ def test_running_again_creates_nothing(seeded, db):
     with override_settings(DEBUG=True):
         call_command("seed_demo", subscribers=20, stdout=out)
     assert counts() == seeded["counts"]
-    assert "nothing to add" in out.getvalue()
+    assert "Demo numbers already present; nothing to add." in out.getvalue()
+    assert "Demo transfers already present; nothing to add." in out.getvalue()
     assert "Demo logins" in out.getvalue()
+
+
+# --- Transfers ------------------------------------------------------------------
+
+
+def persona(username: str):
+    return User.objects.get(username=username)
+
+
+def awaiting_approval(branch_code: str):
+    return TransferRequest.objects.filter(state=TransferState.AWAITING_APPROVAL, branch__code=branch_code)
+
+
+def assert_approvable(request, *, requester: str, supervisor: str, at=None) -> None:
+    """Both consents stand, taken in person by the requester, and the supervisor may approve."""
+    assert request.requested_by == persona(requester)
+    consents = request.consents.filter(revoked_at__isnull=True)
+    assert {consent.party for consent in consents} == set(ConsentParty.values)
+    assert {(consent.method, consent.captured_by.username) for consent in consents} == {
+        (ConsentMethod.IN_PERSON, requester)
+    }
+    assert services.transfer_approval_blockers(request=request, actor=persona(supervisor), now=at) == []
+    # Four eyes: the requester who took both consents may not approve it.
+    assert services.transfer_approval_blockers(request=request, actor=persona(requester), now=at)
+
+
+def test_queues_requests_that_supervisor_a_may_approve(seeded, db):
+    waiting = list(awaiting_approval("branch-a"))
+    assert len(waiting) >= 2
+    for request in waiting:
+        assert_approvable(request, requester="agent_a", supervisor="supervisor_a")
+    branch_b = list(awaiting_approval("branch-b"))
+    assert len(branch_b) == 1
+    assert_approvable(branch_b[0], requester="agent_c", supervisor="supervisor_b")
+
+
+def test_seeds_a_request_in_every_other_state_and_a_lock(seeded, db):
+    (awaiting_consent,) = TransferRequest.objects.filter(state=TransferState.AWAITING_CONSENT, branch__code="branch-a")
+    assert list(awaiting_consent.consents.values_list("party", flat=True)) == [ConsentParty.NEW_SUBSCRIBER]
+
+    (executed,) = TransferRequest.objects.filter(state=TransferState.EXECUTED)
+    assert (executed.branch.code, executed.requested_by, executed.decided_by) == (
+        "branch-a",
+        persona("agent_b"),
+        persona("supervisor_a"),
+    )
+    assert executed.number.holder == executed.to_subscriber
+    assert executed.opened_holding.subscriber == executed.to_subscriber
+
+    (rejected,) = TransferRequest.objects.filter(state=TransferState.REJECTED)
+    assert (rejected.branch.code, rejected.decided_by) == ("branch-a", persona("supervisor_a"))
+    assert rejected.decision_reason.strip()
+    assert rejected.number.holder == rejected.from_holder
+
+    (lock,) = TransferLock.objects.all()
+    assert lock.is_active and lock.number.msisdn == demo_msisdn(DEMO_LOCKED_INDEX)
+    assert lock.subscriber == lock.number.holder
+
+
+def test_tells_the_newcomer_where_to_try_a_transfer(seeded, db):
+    output = seeded["output"]
+    lines = output.splitlines()
+    assert output.index("Demo logins") < output.index("Try a dual-consent transfer")
+    assert any("agent_a" in line and "/transfers/" in line for line in lines)
+    assert any("supervisor_a" in line and "/approvals/" in line for line in lines)
+    assert any("admin" in line and "/admin/sms/smsmessage/" in line and "code" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("days_later", "expiry_job_ran"),
+    [(4, False), (8, False), (8, True)],
+    ids=["consents-lapsed", "past-expiry", "expired-by-the-job"],
+)
+def test_seeding_days_later_refills_the_queue(seeded, db, days_later, expiry_job_ran):
+    """A demo seeded last week still has requests a supervisor can approve after `make demo`."""
+    later = timezone.now() + timedelta(days=days_later)
+    stale = set(awaiting_approval("branch-a").values_list("pk", flat=True))
+    assert services.transfer_approval_blockers(
+        request=awaiting_approval("branch-a")[0], actor=persona("supervisor_a"), now=later
+    )
+    if expiry_job_ran:
+        assert services.transfer_expire_due(now=later) == len(stale) + 2  # and branch B's and the one awaiting consent
+    decided = set(TransferRequest.objects.filter(state__in=[TransferState.EXECUTED, TransferState.REJECTED]))
+
+    with mock.patch("django.utils.timezone.now", return_value=later), override_settings(DEBUG=True):
+        call_command("seed_demo", subscribers=20, stdout=StringIO())
+        fresh = list(awaiting_approval("branch-a"))
+        assert len(fresh) == len(stale) and not stale & {request.pk for request in fresh}
+        for request in fresh:
+            assert_approvable(request, requester="agent_a", supervisor="supervisor_a", at=later)
+        (branch_b,) = awaiting_approval("branch-b")
+        assert_approvable(branch_b, requester="agent_c", supervisor="supervisor_b", at=later)
+        # Decided requests are history: not made again.
+        assert (
+            set(TransferRequest.objects.filter(state__in=[TransferState.EXECUTED, TransferState.REJECTED])) == decided
+        )
+        assert TransferRequest.objects.filter(state=TransferState.AWAITING_CONSENT).count() == 1
+        # And seeding once more that day changes nothing.
+        before = counts()
+        call_command("seed_demo", subscribers=20, stdout=StringIO())
+        assert counts() == before

@@ -15,6 +15,9 @@ from staff.choices import EmploymentStatus
 from staff.selectors import BranchScope, branch_scope, clear_scope_cache, has_branch_perm, is_working
 from tests.factories import MobileNumberFactory, number_in_state
 
+# Personas are loaded lazily (request.getfixturevalue): the mark opens the database first.
+pytestmark = pytest.mark.django_db
+
 User = get_user_model()
 
 

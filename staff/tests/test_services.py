@@ -14,6 +14,9 @@ from staff.models import Employee
 from staff.roles import ROLE_MODEL_PERMS
 from staff.selectors import branch_scope
 
+# Personas are loaded lazily (request.getfixturevalue): the mark opens the database first.
+pytestmark = pytest.mark.django_db
+
 User = get_user_model()
 
 

@@ -2,12 +2,19 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from numbers.demo import seed_numbers, seed_subscribers
+from numbers.demo import seed_numbers, seed_subscribers, seed_transfers
 from staff.personas import PERSONAS, demo_password, ensure_branches, ensure_personas
+
+SITE = "http://127.0.0.1:8000"
+TRY_THE_FLOW = (
+    f"as agent_a:      {SITE}/transfers/  request a transfer and take both parties' consent",
+    f"as supervisor_a: {SITE}/approvals/  approve or reject the requests awaiting approval in branch A",
+    f"as admin:        {SITE}/admin/sms/smsmessage/  the SMS outbox, where one-time consent codes appear",
+)
 
 
 class Command(BaseCommand):
-    help = "Seed demo branches, personas, subscribers and numbers (idempotent; DEBUG only)."
+    help = "Seed demo branches, personas, subscribers, numbers and transfer requests (idempotent; DEBUG only)."
 
     def add_arguments(self, parser):
         parser.add_argument("--subscribers", type=int, default=300)
@@ -25,14 +32,28 @@ class Command(BaseCommand):
             actor = users["admin"]
             subscribers = seed_subscribers(actor=actor, branches=branches, count=options["subscribers"])
             created = seed_numbers(actor=actor, branches=branches, subscribers=subscribers)
+            transfers = seed_transfers(users=users, subscribers=subscribers)
+        # The SMS of the transfers (holder notices) reach the outbox when the block above commits.
         if created:
             summary = ", ".join(f"{count} {state}" for state, count in created.items())
             self.stdout.write(f"Created numbers: {summary}.")
         else:
             self.stdout.write("Demo numbers already present; nothing to add.")
+        made = [label for label, outcome in transfers.items() if outcome == "created"]
+        if made:
+            self.stdout.write(f"Created transfer demo: {', '.join(made)}.")
+        else:
+            self.stdout.write("Demo transfers already present; nothing to add.")
+        for label, outcome in transfers.items():
+            if outcome.startswith("skipped"):
+                self.stdout.write(f"  {label}: {outcome}")
         self.stdout.write("")
         self.stdout.write("Demo logins (http://127.0.0.1:8000/admin/):")
         self.stdout.write(f"  {'user':<14} {'role':<20} {'branches':<20} password")
         for persona in PERSONAS:
             where = ", ".join(persona.branches) or "all (global)"
             self.stdout.write(f"  {persona.username:<14} {persona.role:<20} {where:<20} {password}")
+        self.stdout.write("")
+        self.stdout.write("Try a dual-consent transfer:")
+        for line in TRY_THE_FLOW:
+            self.stdout.write(f"  {line}")

@@ -1,0 +1,99 @@
+"""Races on PostgreSQL with real threads and connections: row locks, not luck,
+decide who wins. SQLite serializes writers anyway, so these run on PostgreSQL only."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+
+from numbers import services
+from numbers.choices import ConsentParty, HoldingStartReason, NumberStatus, TransferState
+from numbers.models import Holding, MobileNumber, TransferRequest
+from numbers.tests.test_transfers import make_supervisor
+from tests.factories import SubscriberFactory, consent_in_person, number_in_state
+
+pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
+
+TIMEOUT = 60  # seconds; a deadlock fails the test instead of hanging it
+
+
+def race(*calls):
+    """Run each call in its own thread, released together by a barrier; return what
+    each returned or raised, in the order given."""
+    barrier = threading.Barrier(len(calls), timeout=TIMEOUT)
+    outcomes: list = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            barrier.wait()
+            outcomes[index] = call()
+        except Exception as exc:  # noqa: BLE001 - the outcome under test
+            outcomes[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    assert not any(thread.is_alive() for thread in threads), "a racer did not finish"
+    return outcomes
+
+
+def test_two_supervisors_approving_at_once_execute_one_transfer(admin_user, agent_a, agent_b, supervisor_a, branch_a):
+    other_supervisor = make_supervisor("supervisor_a2", branch=branch_a, admin=admin_user)
+    number = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a)
+    holder, newcomer = number.holder, SubscriberFactory()
+    request = services.transfer_create(number=number, new_subscriber=newcomer, actor=agent_a, reason="gift")
+    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent_b)
+    consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent_b)
+
+    outcomes = race(
+        *(
+            lambda approver=approver: services.transfer_approve(
+                request=TransferRequest.objects.get(pk=request.pk), actor=approver, reason="both consents checked"
+            )
+            for approver in (supervisor_a, other_supervisor)
+        )
+    )
+
+    winners = [outcome for outcome in outcomes if isinstance(outcome, TransferRequest)]
+    losers = [outcome for outcome in outcomes if not isinstance(outcome, TransferRequest)]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    assert isinstance(losers[0], ValidationError), losers[0]
+    assert losers[0].messages == ["The request is approved and executed."]
+
+    request.refresh_from_db()
+    assert request.state == TransferState.EXECUTED
+    assert request.decided_by_id == winners[0].decided_by_id
+    assert MobileNumber.objects.get(pk=number.pk).holder == newcomer
+    ledger = list(Holding.objects.filter(number=number).order_by("pk").values_list("subscriber", "start_reason"))
+    assert ledger == [(holder.pk, HoldingStartReason.SALE), (newcomer.pk, HoldingStartReason.TRANSFER)]
+    assert request.history.filter(state=TransferState.EXECUTED).count() == 1
+
+
+def test_two_requests_for_one_number_at_once_leave_one_open(agent_a, agent_b, branch_a):
+    number = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a)
+    buyers = [SubscriberFactory(), SubscriberFactory()]
+
+    outcomes = race(
+        *(
+            lambda actor=actor, buyer=buyer: services.transfer_create(
+                number=MobileNumber.objects.get(pk=number.pk), new_subscriber=buyer, actor=actor, reason="sale"
+            )
+            for actor, buyer in zip((agent_a, agent_b), buyers, strict=True)
+        )
+    )
+
+    made = [outcome for outcome in outcomes if isinstance(outcome, TransferRequest)]
+    refusals = [outcome for outcome in outcomes if not isinstance(outcome, TransferRequest)]
+    assert len(made) == 1 and len(refusals) == 1, outcomes
+    assert isinstance(refusals[0], ValidationError), refusals[0]
+    assert "already has an open transfer request" in refusals[0].messages[0]
+    assert list(TransferRequest.objects.filter(number=number).values_list("pk", "state")) == [
+        (made[0].pk, TransferState.AWAITING_CONSENT)
+    ]

@@ -1,0 +1,438 @@
+"""Staff screens for dual-consent transfers and the supervisors' approval queue.
+
+Views read through ``numbers.selectors`` and write only by calling services: a
+service's ValidationError becomes a form error or a message, its PermissionDenied
+a 403. Every action is a POST to its own URL that redirects back (post/redirect/get).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.views.decorators.http import require_POST
+
+from backoffice.adminkit import CappedCountPaginator
+from staff.selectors import branch_scope, has_branch_perm
+
+from . import selectors, services
+from .choices import OPEN_TRANSFER_STATES, ConsentParty, TransferState
+from .forms import (
+    ConsentCodeVerifyForm,
+    ConsentInPersonForm,
+    ConsentSignedFormForm,
+    TransferCreateForm,
+    TransferFilterForm,
+    TransferReasonForm,
+)
+from .models import TransferRequest
+
+PER_PAGE = 50
+
+
+class RowPaginator(CappedCountPaginator):
+    """Counts ids only: a row's annotations (consents, risk flags) are not needed to
+    count rows, and COUNT over them would evaluate every subquery up to the cap."""
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by().values("pk")[: self.cap + 1].count()
+
+
+# Form prefixes: the detail page shows several forms, each with its own "reason".
+IN_PERSON, SIGNED, SEND_CODE, VERIFY_CODE, CANCEL = "inperson", "signed", "sendcode", "verify", "cancel"
+APPROVE, REJECT = "approve", "reject"
+
+
+def _revoke_prefix(consent_id: int) -> str:
+    return f"revoke{consent_id}"
+
+
+# --- Helpers --------------------------------------------------------------------
+
+
+def _render(request, template: str, context: dict) -> TemplateResponse:
+    """Our screens carry the admin's header, sidebar and title, so they look like the admin."""
+    return TemplateResponse(request, template, {**admin.site.each_context(request), **context})
+
+
+def _require_somewhere(user, perm: str) -> None:
+    scope = branch_scope(user, perm)
+    if not (scope.everywhere or scope.branch_ids):
+        raise PermissionDenied
+
+
+def _transfer_or_403(request, pk: int, perm: str = "view_branch_numbers") -> TransferRequest:
+    """404 for an unknown id, 403 without ``perm`` on the request's branch."""
+    transfer = selectors.transfer_detail(pk=pk)
+    if transfer is None:
+        raise Http404("No such transfer request.")
+    if not has_branch_perm(request.user, perm, transfer.branch_id):
+        raise PermissionDenied
+    return transfer
+
+
+def _ref(transfer: TransferRequest) -> str:
+    return f"T-{transfer.pk}"
+
+
+def _report_form_errors(request, form: forms.Form, what: str) -> None:
+    parts = []
+    for field, errors in form.errors.items():
+        label = form.fields[field].label if field in form.fields else ""
+        parts.append(f"{label}: {' '.join(errors)}" if label else " ".join(errors))
+    messages.error(request, f"{what}: nothing was recorded. {' '.join(parts)}")
+
+
+def _report_refusal(request, exc: ValidationError, what: str) -> None:
+    messages.error(request, f"{what}: {' '.join(exc.messages)}")
+
+
+def _post_action(
+    request,
+    transfer: TransferRequest,
+    form: forms.Form,
+    perform: Callable[[dict], str],
+    *,
+    what: str,
+    back: str,
+    done: str | None = None,
+    refused: str = "refused, nothing changed",
+) -> HttpResponseRedirect:
+    """Validate, call the service, say what happened, redirect. PermissionDenied
+    from the service is left to become a 403."""
+    if not form.is_valid():
+        _report_form_errors(request, form, what)
+        return redirect(back, pk=transfer.pk)
+    try:
+        success = perform(form.cleaned_data)
+    except ValidationError as exc:
+        _report_refusal(request, exc, f"{what} {refused}")
+        return redirect(back, pk=transfer.pk)
+    messages.success(request, success)
+    return redirect(done or back, **({} if done else {"pk": transfer.pk}))
+
+
+# --- Transfer requests ------------------------------------------------------------
+
+
+@login_required
+def transfer_list(request):
+    """The requests of the user's branches, newest first."""
+    _require_somewhere(request.user, "view_branch_numbers")
+    filters = TransferFilterForm(request.GET)
+    state, mine = "", False
+    if filters.is_valid():
+        state, mine = filters.cleaned_data["state"], filters.cleaned_data["mine"]
+    queryset = selectors.transfer_list(user=request.user, state=state, mine=mine)
+    paginator = RowPaginator(queryset, PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    operate = branch_scope(request.user, "operate_branch")
+    return _render(
+        request,
+        "numbers/transfers/list.html",
+        {
+            "title": "Transfer requests",
+            "filters": filters,
+            "page": page,
+            "paginator": paginator,
+            "can_create": operate.everywhere or bool(operate.branch_ids),
+        },
+    )
+
+
+@login_required
+def transfer_create(request):
+    """Request a transfer, registering the new subscriber in the same step if needed."""
+    _require_somewhere(request.user, "operate_branch")
+    form = TransferCreateForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            transfer = _create_with_subscriber(form, actor=request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(
+                request,
+                f"Transfer request {_ref(transfer)} opened for {transfer.number.msisdn}; the current holder "
+                "has been told by SMS. Record both parties' consent next.",
+            )
+            return redirect("numbers:transfer_detail", pk=transfer.pk)
+    return _render(request, "numbers/transfers/create.html", {"title": "New transfer request", "form": form})
+
+
+def _create_with_subscriber(form: TransferCreateForm, *, actor) -> TransferRequest:
+    """One transaction: a refused request leaves no stray subscriber behind."""
+    data = form.cleaned_data
+    with transaction.atomic():
+        subscriber = form.subscriber
+        if form.registers_subscriber:
+            subscriber = services.subscriber_create(
+                full_name=data["full_name"],
+                id_document_type=data["document_type"],
+                id_document_number=data["document_number"],
+                contact_msisdn=data.get("contact_msisdn") or "",
+                registered_branch=form.number.branch,
+                actor=actor,
+                reason=f"Registered as the new subscriber of a transfer request: {data['reason']}",
+            )
+        return services.transfer_create(
+            number=form.number, new_subscriber=subscriber, actor=actor, reason=data["reason"]
+        )
+
+
+def _detail_context(request, transfer: TransferRequest) -> dict:
+    """What the request's page and the approval page both show."""
+    user = request.user
+    now = timezone.now()
+    related = selectors.transfer_detail_related(transfer=transfer)
+    standing = {
+        ConsentParty.CURRENT_HOLDER: transfer.holder_consents,
+        ConsentParty.NEW_SUBSCRIBER: transfer.new_subscriber_consents,
+    }
+    missing = [party for party, stands in standing.items() if not stands]
+    open_ = transfer.state in OPEN_TRANSFER_STATES
+    actionable = open_ and transfer.expires_at > now
+    can_operate = actionable and has_branch_perm(user, "operate_branch", transfer.branch_id)
+    can_cancel = open_ and (
+        has_branch_perm(user, "operate_branch", transfer.branch_id)
+        or has_branch_perm(user, "supervise_branch", transfer.branch_id)
+    )
+    for consent in related["consents"]:
+        consent.stands = consent.is_standing(now)
+        consent.revoke_form = TransferReasonForm(prefix=_revoke_prefix(consent.pk))
+    live_code = related["live_code"]
+    return {
+        "transfer": transfer,
+        **related,
+        "now": now,
+        "risk_flags": selectors.transfer_risk_flags(transfer, now=now),
+        "is_open": open_,
+        "is_expired": open_ and not actionable,
+        "can_operate": can_operate,
+        "can_cancel": can_cancel,
+        "can_revoke": open_ and can_cancel,
+        "missing_parties": [ConsentParty(party).label for party in missing],
+        "holder_missing": ConsentParty.CURRENT_HOLDER in missing,
+        "live_code_usable": live_code is not None and live_code.expires_at > now,
+        "in_person_form": ConsentInPersonForm(prefix=IN_PERSON, parties=missing),
+        "signed_form_form": ConsentSignedFormForm(prefix=SIGNED, parties=missing),
+        "send_code_form": TransferReasonForm(prefix=SEND_CODE),
+        "verify_form": ConsentCodeVerifyForm(prefix=VERIFY_CODE),
+        "cancel_form": TransferReasonForm(prefix=CANCEL),
+    }
+
+
+@login_required
+def transfer_detail(request, pk: int):
+    transfer = _transfer_or_403(request, pk)
+    context = {**_detail_context(request, transfer), "title": f"Transfer request {_ref(transfer)}"}
+    return _render(request, "numbers/transfers/detail.html", context)
+
+
+@login_required
+def consent_signed_form_download(request, pk: int, consent_id: int):
+    """Evidence is streamed only to staff of the request's branch, never from a public URL."""
+    transfer = _transfer_or_403(request, pk)
+    consent = selectors.transfer_consent(transfer=transfer, pk=consent_id)
+    if consent is None or not consent.signed_form:
+        raise Http404("No signed form for this consent.")
+    try:
+        handle = consent.signed_form.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The signed form file is missing from storage.") from exc
+    response = FileResponse(handle, as_attachment=True, filename=os.path.basename(consent.signed_form.name))
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- Consent and request actions (POST, redirect back) -----------------------------
+
+
+@login_required
+@require_POST
+def consent_in_person(request, pk: int):
+    transfer = _transfer_or_403(request, pk)
+    form = ConsentInPersonForm(request.POST, prefix=IN_PERSON)
+
+    def perform(data):
+        consent = services.consent_record_in_person(
+            request=transfer,
+            party=data["party"],
+            document_type=data["document_type"],
+            document_number=data["document_number"],
+            actor=request.user,
+            reason=data["reason"],
+        )
+        return f"Consent of the {consent.get_party_display().lower()} recorded (identity document checked)."
+
+    return _post_action(request, transfer, form, perform, what="Consent in person", back="numbers:transfer_detail")
+
+
+@login_required
+@require_POST
+def consent_signed_form(request, pk: int):
+    transfer = _transfer_or_403(request, pk)
+    form = ConsentSignedFormForm(request.POST, request.FILES, prefix=SIGNED)
+
+    def perform(data):
+        consent = services.consent_record_signed_form(
+            request=transfer,
+            party=data["party"],
+            signed_form=data["signed_form"],
+            actor=request.user,
+            reason=data["reason"],
+        )
+        return f"Signed consent form of the {consent.get_party_display().lower()} recorded."
+
+    return _post_action(request, transfer, form, perform, what="Signed consent form", back="numbers:transfer_detail")
+
+
+@login_required
+@require_POST
+def consent_code_send(request, pk: int):
+    transfer = _transfer_or_403(request, pk)
+    form = TransferReasonForm(request.POST, prefix=SEND_CODE)
+
+    def perform(data):
+        code = services.consent_code_send(request=transfer, actor=request.user, reason=data["reason"])
+        return f"A one-time code was sent to {code.sent_to}. Ask the holder to read it back."
+
+    return _post_action(request, transfer, form, perform, what="One-time code", back="numbers:transfer_detail")
+
+
+@login_required
+@require_POST
+def consent_code_verify(request, pk: int):
+    """Deliberately not in a transaction: a wrong try is counted and committed by the
+    service even though the call raises."""
+    transfer = _transfer_or_403(request, pk)
+    form = ConsentCodeVerifyForm(request.POST, prefix=VERIFY_CODE)
+
+    def perform(data):
+        services.consent_code_verify(request=transfer, code=data["code"], actor=request.user, reason=data["reason"])
+        return "Code accepted: the current holder's consent is recorded."
+
+    # A wrong try is not "nothing changed": the service counted it.
+    return _post_action(
+        request, transfer, form, perform, what="Code check", back="numbers:transfer_detail", refused="refused"
+    )
+
+
+@login_required
+@require_POST
+def consent_revoke(request, pk: int, consent_id: int):
+    transfer = _transfer_or_403(request, pk)
+    consent = selectors.transfer_consent(transfer=transfer, pk=consent_id)
+    if consent is None:
+        raise Http404("No such consent on this request.")
+    form = TransferReasonForm(request.POST, prefix=_revoke_prefix(consent.pk))
+
+    def perform(data):
+        services.consent_revoke(consent=consent, actor=request.user, reason=data["reason"])
+        return f"Consent of the {consent.get_party_display().lower()} revoked."
+
+    return _post_action(request, transfer, form, perform, what="Revocation", back="numbers:transfer_detail")
+
+
+@login_required
+@require_POST
+def transfer_cancel(request, pk: int):
+    transfer = _transfer_or_403(request, pk)
+    form = TransferReasonForm(request.POST, prefix=CANCEL)
+
+    def perform(data):
+        services.transfer_cancel(request=transfer, actor=request.user, reason=data["reason"])
+        return f"Transfer request {_ref(transfer)} cancelled; the holder has been told."
+
+    return _post_action(request, transfer, form, perform, what="Cancellation", back="numbers:transfer_detail")
+
+
+# --- Approvals --------------------------------------------------------------------
+
+
+@login_required
+def approval_queue(request):
+    """Open requests of the branches the user supervises, with risk flags."""
+    _require_somewhere(request.user, "supervise_branch")
+    state = request.GET.get("state", "")
+    state = state if state in OPEN_TRANSFER_STATES else ""
+    paginator = RowPaginator(selectors.approval_queue(user=request.user, state=state), PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    rows = selectors.attach_risk_flags(page.object_list)
+    tabs = [("", "All open"), *((s.value, s.label) for s in TransferState if s in OPEN_TRANSFER_STATES)]
+    return _render(
+        request,
+        "numbers/approvals/queue.html",
+        {
+            "title": "Transfer approvals",
+            "page": page,
+            "paginator": paginator,
+            "rows": rows,
+            "state": state,
+            "tabs": tabs,
+        },
+    )
+
+
+@login_required
+def approval_detail(request, pk: int):
+    transfer = _transfer_or_403(request, pk, "supervise_branch")
+    context = _detail_context(request, transfer)
+    blockers = services.transfer_approval_blockers(request=transfer, actor=request.user, now=context["now"])
+    context.update(
+        title=f"Decide transfer request {_ref(transfer)}",
+        blockers=blockers,
+        approve_form=TransferReasonForm(prefix=APPROVE),
+        reject_form=TransferReasonForm(prefix=REJECT),
+    )
+    return _render(request, "numbers/approvals/detail.html", context)
+
+
+@login_required
+@require_POST
+def transfer_approve(request, pk: int):
+    transfer = _transfer_or_403(request, pk, "supervise_branch")
+    form = TransferReasonForm(request.POST, prefix=APPROVE)
+
+    def perform(data):
+        done = services.transfer_approve(request=transfer, actor=request.user, reason=data["reason"])
+        return (
+            f"Transfer request {_ref(done)} approved: {done.number.msisdn} is now held by "
+            f"{done.to_subscriber.full_name}."
+        )
+
+    return _post_action(
+        request, transfer, form, perform, what="Approval", back="numbers:approval_detail", done="numbers:approval_queue"
+    )
+
+
+@login_required
+@require_POST
+def transfer_reject(request, pk: int):
+    transfer = _transfer_or_403(request, pk, "supervise_branch")
+    form = TransferReasonForm(request.POST, prefix=REJECT)
+
+    def perform(data):
+        services.transfer_reject(request=transfer, actor=request.user, reason=data["reason"])
+        return f"Transfer request {_ref(transfer)} rejected; the holder has been told."
+
+    return _post_action(
+        request,
+        transfer,
+        form,
+        perform,
+        what="Rejection",
+        back="numbers:approval_detail",
+        done="numbers:approval_queue",
+    )

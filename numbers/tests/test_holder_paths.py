@@ -11,7 +11,7 @@ import pytest
 from django.core import serializers
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from numbers import services
@@ -26,31 +26,15 @@ from numbers.choices import (
 from numbers.exceptions import DeletionRefused, GuardedFieldChange, HolderChangeRefused
 from numbers.models import Branch, Holding, MobileNumber, Subscriber, TransferRequest, service_write_scope
 from tests.factories import MobileNumberFactory, SubscriberFactory, consent_in_person, number_in_state
+from tests.helpers import refused
 from tests.snapshots import number_snapshot
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def holder():
-    return SubscriberFactory(full_name="Rightful Holder")
-
-
-@pytest.fixture
 def other():
     return SubscriberFactory(full_name="Somebody Else")
-
-
-@pytest.fixture
-def active(agent_a, branch_a, holder):
-    return number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a, subscriber=holder)
-
-
-def refused(exc_type, action):
-    """Run ``action`` in a savepoint and return the exception it must raise."""
-    with pytest.raises(exc_type) as exc, transaction.atomic():
-        action()
-    return exc.value
 
 
 # --- Saving an instance -------------------------------------------------------

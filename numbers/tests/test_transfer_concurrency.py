@@ -12,8 +12,8 @@ from django.db import connection
 from numbers import services
 from numbers.choices import ConsentParty, HoldingStartReason, NumberStatus, TransferState
 from numbers.models import Holding, MobileNumber, TransferRequest
-from numbers.tests.test_transfers import make_supervisor
 from tests.factories import SubscriberFactory, consent_in_person, number_in_state
+from tests.helpers import make_supervisor
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 

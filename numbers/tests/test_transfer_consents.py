@@ -15,43 +15,19 @@ from django.utils import timezone
 from numbers import services
 from numbers.choices import ConsentMethod, ConsentParty, IdentityDocumentType, NumberStatus, TransferState
 from numbers.models import ConsentCode, TransferConsent, TransferRequest
-from numbers.tests.test_transfers import (
+from sms.choices import SmsPurpose
+from tests.factories import SubscriberFactory, number_in_state
+from tests.helpers import (
     back_date,
     refused,
     refused_quietly,
     transfer_snapshot,
     with_sms,
 )
-from sms.choices import SmsPurpose
-from tests.factories import SubscriberFactory, number_in_state
 
 pytestmark = pytest.mark.django_db
 
 HOLDER, NEWCOMER = ConsentParty.CURRENT_HOLDER, ConsentParty.NEW_SUBSCRIBER
-
-
-@pytest.fixture
-def holder():
-    return SubscriberFactory(
-        full_name="Rightful Holder", id_document_type=IdentityDocumentType.NATIONAL_ID, id_document_number="N0123456"
-    )
-
-
-@pytest.fixture
-def newcomer():
-    return SubscriberFactory(
-        full_name="New Subscriber", id_document_type=IdentityDocumentType.PASSPORT, id_document_number="P7654321"
-    )
-
-
-@pytest.fixture
-def active(agent_a, branch_a, holder):
-    return number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a, subscriber=holder)
-
-
-@pytest.fixture
-def open_request(agent_a, active, newcomer):
-    return services.transfer_create(number=active, new_subscriber=newcomer, actor=agent_a, reason="sold to a friend")
 
 
 def subscriber_of(request, party):

@@ -9,23 +9,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from numbers import services
 from numbers.choices import ConsentParty, IdentityDocumentType, NumberStatus, TransferState
 from numbers.models import MobileNumber, TransferLock, TransferRequest
-from numbers.tests.test_transfers import refused, refused_quietly, transfer_snapshot, with_sms
 from sms.choices import SmsPurpose
 from tests.factories import SubscriberFactory, consent_in_person, number_in_state
+from tests.helpers import refused, refused_quietly, transfer_snapshot, with_sms
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def holder():
-    return SubscriberFactory(
-        full_name="Careful Holder", id_document_type=IdentityDocumentType.NATIONAL_ID, id_document_number="N0123456"
-    )
-
-
-@pytest.fixture
-def active(agent_a, branch_a, holder):
-    return number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a, subscriber=holder)
 
 
 @pytest.fixture

@@ -35,105 +35,21 @@ from numbers.models import (
 )
 from sms.choices import SmsPurpose
 from sms.models import SmsMessage
-from staff.choices import EmploymentStatus, Role
-from staff.services import employee_create, employee_set_status
+from staff.choices import EmploymentStatus
+from staff.services import employee_set_status
 from tests.factories import SubscriberFactory, consent_in_person, number_in_state, transfer_request
+from tests.helpers import back_date, make_supervisor, refused, refused_quietly, transfer_snapshot, with_sms
 from tests.snapshots import number_snapshot
 
 pytestmark = pytest.mark.django_db
-
-
-# --- Shared helpers (also imported by the other transfer test modules) -------------
-
-
-def refused(exc_type, action):
-    """Run ``action`` in a savepoint and return the exception it must raise."""
-    with pytest.raises(exc_type) as exc, transaction.atomic():
-        action()
-    return exc.value
-
-
-def transfer_snapshot(number: MobileNumber) -> dict:
-    """Everything a transfer service could change for ``number``, read fresh."""
-    request_ids = list(TransferRequest.objects.filter(number=number).values_list("pk", flat=True))
-    return {
-        "number": number_snapshot(number),
-        "requests": list(TransferRequest.objects.filter(number=number).order_by("pk").values()),
-        "request_history": TransferRequest.history.filter(number_id=number.pk).count(),
-        "consents": list(TransferConsent.objects.filter(request_id__in=request_ids).order_by("pk").values()),
-        "consent_history": TransferConsent.history.filter(request_id__in=request_ids).count(),
-        "codes": list(ConsentCode.objects.filter(request_id__in=request_ids).order_by("pk").values()),
-        "locks": list(TransferLock.objects.filter(number=number).order_by("pk").values()),
-        "lock_history": TransferLock.history.filter(number_id=number.pk).count(),
-        "sms": list(SmsMessage.objects.order_by("pk").values_list("pk", flat=True)),
-    }
-
-
-def refused_quietly(capture, exc_type, action):
-    """``refused``, and nothing was queued to be sent after commit (no SMS about
-    something that did not happen)."""
-    with capture(execute=True) as callbacks:
-        error = refused(exc_type, action)
-    assert callbacks == []
-    return error
-
-
-def with_sms(capture, action):
-    """Run ``action``, then its on-commit callbacks; return its result and the SMS it sent."""
-    seen = list(SmsMessage.objects.values_list("pk", flat=True))
-    with capture(execute=True):
-        result = action()
-    return result, list(SmsMessage.objects.exclude(pk__in=seen).order_by("pk"))
-
-
-def make_supervisor(username: str, *, branch, admin) -> object:
-    """A second supervisor of a branch, made like the personas (staff.personas)."""
-    employee = employee_create(
-        username=username,
-        employee_code=f"E-{username.upper()}",
-        roles=[Role.SUPERVISOR],
-        branches=[branch],
-        actor=admin,
-        reason="Second supervisor of the branch (four eyes)",
-        first_name="Second",
-        last_name="Supervisor",
-    )
-    return employee.user
-
-
-def back_date(model, pk: int, **fields) -> None:
-    """Test setup: move a service-written row back in time (the services take now)."""
-    with service_write_scope():
-        assert model.objects.filter(pk=pk).update(**fields) == 1
 
 
 # --- Fixtures -------------------------------------------------------------------------
 
 
 @pytest.fixture
-def holder():
-    return SubscriberFactory(full_name="Rightful Holder")
-
-
-@pytest.fixture
-def newcomer():
-    return SubscriberFactory(full_name="New Subscriber")
-
-
-@pytest.fixture
-def active(agent_a, branch_a, holder):
-    return number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a, subscriber=holder)
-
-
-@pytest.fixture
 def supervisor_a2(admin_user, branch_a):
     return make_supervisor("supervisor_a2", branch=branch_a, admin=admin_user)
-
-
-@pytest.fixture
-def open_request(agent_a, active, newcomer):
-    """Requested by agent_a; no consent yet."""
-    return services.transfer_create(number=active, new_subscriber=newcomer, actor=agent_a, reason="sold to a friend")
 
 
 @pytest.fixture

@@ -1,0 +1,81 @@
+"""Helpers shared by the transfer tests: refusals that change nothing, SMS sent
+after commit, a second supervisor, and moving service-written rows in time."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from numbers.models import (
+    ConsentCode,
+    MobileNumber,
+    TransferConsent,
+    TransferLock,
+    TransferRequest,
+    service_write_scope,
+)
+from sms.models import SmsMessage
+from staff.choices import Role
+from staff.services import employee_create
+from tests.snapshots import number_snapshot
+
+
+def refused(exc_type, action):
+    """Run ``action`` in a savepoint and return the exception it must raise."""
+    with pytest.raises(exc_type) as exc, transaction.atomic():
+        action()
+    return exc.value
+
+
+def transfer_snapshot(number: MobileNumber) -> dict:
+    """Everything a transfer service could change for ``number``, read fresh."""
+    request_ids = list(TransferRequest.objects.filter(number=number).values_list("pk", flat=True))
+    return {
+        "number": number_snapshot(number),
+        "requests": list(TransferRequest.objects.filter(number=number).order_by("pk").values()),
+        "request_history": TransferRequest.history.filter(number_id=number.pk).count(),
+        "consents": list(TransferConsent.objects.filter(request_id__in=request_ids).order_by("pk").values()),
+        "consent_history": TransferConsent.history.filter(request_id__in=request_ids).count(),
+        "codes": list(ConsentCode.objects.filter(request_id__in=request_ids).order_by("pk").values()),
+        "locks": list(TransferLock.objects.filter(number=number).order_by("pk").values()),
+        "lock_history": TransferLock.history.filter(number_id=number.pk).count(),
+        "sms": list(SmsMessage.objects.order_by("pk").values_list("pk", flat=True)),
+    }
+
+
+def refused_quietly(capture, exc_type, action):
+    """``refused``, and nothing was queued to be sent after commit (no SMS about
+    something that did not happen)."""
+    with capture(execute=True) as callbacks:
+        error = refused(exc_type, action)
+    assert callbacks == []
+    return error
+
+
+def with_sms(capture, action):
+    """Run ``action``, then its on-commit callbacks; return its result and the SMS it sent."""
+    seen = list(SmsMessage.objects.values_list("pk", flat=True))
+    with capture(execute=True):
+        result = action()
+    return result, list(SmsMessage.objects.exclude(pk__in=seen).order_by("pk"))
+
+
+def make_supervisor(username: str, *, branch, admin) -> object:
+    """A second supervisor of a branch, made like the personas (staff.personas)."""
+    employee = employee_create(
+        username=username,
+        employee_code=f"E-{username.upper()}",
+        roles=[Role.SUPERVISOR],
+        branches=[branch],
+        actor=admin,
+        reason="Second supervisor of the branch (four eyes)",
+        first_name="Second",
+        last_name="Supervisor",
+    )
+    return employee.user
+
+
+def back_date(model, pk: int, **fields) -> None:
+    """Test setup: move a service-written row back in time (the services take now)."""
+    with service_write_scope():
+        assert model.objects.filter(pk=pk).update(**fields) == 1

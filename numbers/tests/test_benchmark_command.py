@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from numbers.models import Holding, MobileNumber, Subscriber
+from numbers.models import Holding, MobileNumber, Subscriber, TransferConsent, TransferRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -16,12 +16,22 @@ def test_benchmark_reports_every_page_and_rolls_back():
     out = StringIO()
     call_command("benchmark_admin", numbers=40, subscribers=5, repeat=1, stdout=out)
     report = out.getvalue()
-    for page in ("numbers list", "MSISDN search, prefix", "number page", "sell form", "holdings list"):
+    for page in (
+        "numbers list",
+        "MSISDN search, prefix",
+        "number page",
+        "sell form",
+        "holdings list",
+        "transfer requests screen",
+        "approval queue",
+        "approval page",
+    ):
         assert page in report
     assert not MobileNumber.objects.exists()
     assert not Subscriber.objects.exists()
     assert not Holding.objects.exists()
-    assert not get_user_model().objects.filter(username="bench-admin").exists()
+    assert not TransferRequest.objects.exists() and not TransferConsent.objects.exists()
+    assert not get_user_model().objects.filter(username__startswith="bench-").exists()
 
 
 def test_benchmark_refuses_a_meaningless_size():

@@ -11,7 +11,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from numbers import services
+from numbers import selectors, services
 from numbers.choices import ConsentParty, HoldingStartReason, NumberStatus, TransferState
 from numbers.models import Holding, TransferRequest
 from numbers.selectors import approval_queue, attach_risk_flags
@@ -24,6 +24,7 @@ from tests.factories import (
     transfer_awaiting_approval,
     transfer_request,
 )
+from tests.helpers import back_date
 from tests.snapshots import number_snapshot
 
 pytestmark = pytest.mark.django_db
@@ -110,6 +111,16 @@ def test_queue_lists_open_requests_of_supervised_branches_waiting_first_then_old
     assert cancelled.number.msisdn not in content
 
 
+def test_queue_leaves_out_requests_past_their_expiry(client, agent_a, supervisor_a, branch_a):
+    """Nobody can approve them; the expiry job closes them."""
+    in_time = transfer_awaiting_approval(actor=agent_a, branch=branch_a)
+    late = transfer_awaiting_approval(actor=agent_a, branch=branch_a)
+    now = timezone.now()
+    back_date(TransferRequest, late.pk, created_at=now - timedelta(days=8), expires_at=now - timedelta(minutes=1))
+    client.force_login(supervisor_a)
+    assert queued(client) == [in_time.pk]
+
+
 def test_queue_shows_parties_masked_and_which_consents_stand(client, agent_a, supervisor_a, branch_a):
     transfer = transfer_request(actor=agent_a, branch=branch_a)
     consent_in_person(transfer, ConsentParty.CURRENT_HOLDER, actor=agent_a)
@@ -193,6 +204,20 @@ def test_a_busy_requester_is_flagged(agent_a, agent_b, supervisor_a, branch_a, s
     calm = quiet_request(actor=agent_b, branch=branch_a)
     assert all(flags_of(transfer, supervisor_a) == {"busy_requester"} for transfer in busy)
     assert flags_of(calm, supervisor_a) == set()
+
+
+def test_the_requester_count_stops_at_the_cap(agent_a, supervisor_a, branch_a, settings, monkeypatch):
+    """Counting a prolific requester's every request made the queue slow; past the cap
+    the flag says "N+" instead."""
+    monkeypatch.setattr(selectors, "RISK_REQUESTER_COUNT_CAP", 3)
+    settings.TRANSFER_RISK_REQUESTS_30D = 1
+    first, second = (quiet_request(actor=agent_a, branch=branch_a) for _ in range(2))
+    [row] = attach_risk_flags(approval_queue(user=supervisor_a).filter(pk=first.pk))
+    assert row.requester_requests_30d == 2 and "Requester: 2 in 30 d" in [flag.short for flag in row.risk_flags]
+    for _ in range(3):
+        quiet_request(actor=agent_a, branch=branch_a)
+    [row] = attach_risk_flags(approval_queue(user=supervisor_a).filter(pk=first.pk))
+    assert row.requester_requests_30d == 3 and "Requester: 3+ in 30 d" in [flag.short for flag in row.risk_flags]
 
 
 def test_an_active_transfer_lock_is_flagged_and_blocks_approval(client, agent_a, supervisor_a, branch_a):

@@ -23,8 +23,23 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from numbers.choices import HoldingStartReason, IdentityDocumentType, NumberStatus
-from numbers.models import Branch, Holding, MobileNumber, Subscriber, service_write_scope
+from numbers.choices import (
+    ConsentMethod,
+    ConsentParty,
+    HoldingStartReason,
+    IdentityDocumentType,
+    NumberStatus,
+    TransferState,
+)
+from numbers.models import (
+    Branch,
+    Holding,
+    MobileNumber,
+    Subscriber,
+    TransferConsent,
+    TransferRequest,
+    service_write_scope,
+)
 
 # (page, milliseconds, queries): what a page must stay under at any table size.
 TARGETS_MS = {"list": 75.0, "search": 50.0, "form": 100.0}
@@ -42,6 +57,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--numbers", type=int, default=100_000)
         parser.add_argument("--subscribers", type=int, default=10_000)
+        parser.add_argument(
+            "--transfers", type=int, default=None, help="Transfer requests (default: one per ten numbers)."
+        )
         parser.add_argument("--repeat", type=int, default=7)
         parser.add_argument("--strict", action="store_true", help="Exit non-zero when a target is missed.")
 
@@ -54,7 +72,8 @@ class Command(BaseCommand):
         results: list[tuple[str, str, float, int, int]] = []
         try:
             with transaction.atomic():
-                fixtures = self._fill(options["numbers"], options["subscribers"])
+                transfers = options["transfers"] if options["transfers"] is not None else options["numbers"] // 10
+                fixtures = self._fill(options["numbers"], options["subscribers"], transfers)
                 results = self._measure(fixtures, options["repeat"])
                 raise _Rollback
         except _Rollback:
@@ -65,11 +84,12 @@ class Command(BaseCommand):
 
     # --- Synthetic data ------------------------------------------------------
 
-    def _fill(self, how_many: int, subscriber_count: int) -> dict:
+    def _fill(self, how_many: int, subscriber_count: int, transfer_count: int) -> dict:
         started = time.perf_counter()
         branch = Branch.objects.create(code="bench-branch", name="Benchmark branch")
         User = get_user_model()
         user = User.objects.create_superuser("bench-admin", "bench@backoffice.invalid", "unused-password")
+        requester = User.objects.create_user("bench-agent", "agent@backoffice.invalid", "unused-password")
         subscribers = Subscriber.objects.bulk_create(
             Subscriber(
                 full_name=f"Bench Subscriber {i}",
@@ -103,13 +123,70 @@ class Command(BaseCommand):
                     for number in numbers
                     if number.holder is not None
                 )
+        self._fill_transfers(transfer_count, branch=branch, requester=requester, subscribers=subscribers, now=now)
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
         self.stdout.write(f"Filled in {time.perf_counter() - started:.1f} s.")
         active = MobileNumber.objects.filter(status=NumberStatus.ACTIVE).order_by("pk").first()
         available = MobileNumber.objects.filter(status=NumberStatus.AVAILABLE).order_by("pk").first()
-        return {"user": user, "active": active, "available": available}
+        waiting = TransferRequest.objects.filter(state=TransferState.AWAITING_APPROVAL).order_by("pk").first()
+        return {"user": user, "active": active, "available": available, "transfer": waiting}
+
+    def _fill_transfers(self, how_many: int, *, branch, requester, subscribers, now) -> None:
+        """Mostly closed requests (the history staff page through), one in fifty
+        awaiting approval with both consents, the queue's real load."""
+        held = list(
+            MobileNumber.objects.filter(status=NumberStatus.ACTIVE).values_list("pk", "holder_id")[: max(how_many, 1)]
+        )
+        if not held or how_many < 1:
+            return
+        with service_write_scope():
+            for batch in _batches(how_many):
+                requests = []
+                for i in batch:
+                    number_id, holder_id = held[i % len(held)]
+                    is_open = i % 50 == 0 and i < len(held)  # one open request per number at most
+                    created = now - timedelta(hours=1 + i % 2000)
+                    to_subscriber = subscribers[(i * 7 + 1) % len(subscribers)]
+                    if to_subscriber.pk == holder_id:
+                        to_subscriber = subscribers[(i * 7 + 2) % len(subscribers)]
+                    if to_subscriber.pk == holder_id:
+                        continue
+                    requests.append(
+                        TransferRequest(
+                            number_id=number_id,
+                            from_holder_id=holder_id,
+                            to_subscriber=to_subscriber,
+                            branch=branch,
+                            requested_by=requester,
+                            reason="Benchmark request",
+                            state=TransferState.AWAITING_APPROVAL if is_open else TransferState.CANCELLED,
+                            created_at=created,
+                            expires_at=now + timedelta(days=7) if is_open else created + timedelta(days=7),
+                            closed_at=None if is_open else created + timedelta(hours=1),
+                            close_reason="" if is_open else "Benchmark: holder refused",
+                        )
+                    )
+                TransferRequest.objects.bulk_create(requests)
+                TransferConsent.objects.bulk_create(
+                    TransferConsent(
+                        request=request,
+                        party=party,
+                        subscriber_id=request.from_holder_id
+                        if party == ConsentParty.CURRENT_HOLDER
+                        else request.to_subscriber_id,
+                        method=ConsentMethod.IN_PERSON,
+                        document_type=IdentityDocumentType.NATIONAL_ID,
+                        document_reference="••••0000",
+                        captured_by=requester,
+                        captured_at=now - timedelta(minutes=30),
+                        lapses_at=now + timedelta(days=2),
+                    )
+                    for request in requests
+                    if request.state == TransferState.AWAITING_APPROVAL
+                    for party in ConsentParty.values
+                )
 
     # --- Measurements --------------------------------------------------------
 
@@ -128,7 +205,12 @@ class Command(BaseCommand):
             ("sell form (subscriber autocomplete)", "form", f"/admin/numbers/mobilenumber/{available.pk}/sell/"),
             ("subscribers list", "list", "/admin/numbers/subscriber/"),
             ("holdings list", "list", "/admin/numbers/holding/"),
+            ("transfer requests list (admin)", "list", "/admin/numbers/transferrequest/"),
+            ("transfer requests screen", "list", "/transfers/"),
+            ("approval queue", "list", "/approvals/"),
         ]
+        if fixtures["transfer"] is not None:
+            pages.append(("approval page", "form", f"/approvals/{fixtures['transfer'].pk}/"))
         results = []
         for label, kind, url in pages:
             timings, queries = [], 0

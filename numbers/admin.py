@@ -607,10 +607,16 @@ class EvidenceAdmin(PortalModelAdmin):
     Each is scoped to the branches the user may see, by ``branch_path``."""
 
     branch_path = "branch"
+    # Where the number's MSISDN is: search takes it in any format, on its index.
+    msisdn_path = "number__msisdn"
+    search_help_text = "The number's MSISDN in any format (whole number or its beginning)."
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         return branch_scope(request.user, "view_branch_numbers").filter(queryset, path=self.branch_path)
+
+    def get_search_results(self, request, queryset, search_term):
+        return search_by_msisdn(queryset, search_term, self.msisdn_path), False
 
     def branch_of(self, obj) -> int | None:
         return obj.branch_id
@@ -631,7 +637,15 @@ class EvidenceAdmin(PortalModelAdmin):
         return [field for _, options in self.get_fieldsets(request, obj) for field in options["fields"]]
 
 
-class TransferConsentInline(admin.TabularInline):
+class SignedFormOnFile:
+    @admin.display(description="signed form", boolean=True)
+    def signed_form_on_file(self, obj):
+        # Whether a scan is on file, never a link: the scan itself is served only by
+        # the transfer screen, which checks authority.
+        return bool(obj.signed_form)
+
+
+class TransferConsentInline(SignedFormOnFile, admin.TabularInline):
     """Both parties' consents on the request page, read-only; documents only masked."""
 
     model = TransferConsent
@@ -659,11 +673,6 @@ class TransferConsentInline(admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("subscriber", "captured_by", "revoked_by")
 
-    @admin.display(description="signed form", boolean=True)
-    def signed_form_on_file(self, obj):
-        # The scan itself is served only by the transfer screen, which checks authority.
-        return bool(obj.signed_form)
-
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
@@ -688,7 +697,6 @@ class TransferRequestAdmin(EvidenceAdmin):
     list_select_related = ("number", "from_holder", "to_subscriber", "branch", "requested_by", "decided_by")
     list_filter = ("state", ScopedBranchFilter)
     search_fields = ("number__msisdn",)
-    search_help_text = "The number's MSISDN in any format (whole number or its beginning)."
     ordering = ("-created_at", "-id")
     inlines = [TransferConsentInline]
     fieldsets = (
@@ -699,13 +707,10 @@ class TransferRequestAdmin(EvidenceAdmin):
         ("Closed without a decision", {"fields": ("closed_by", "closed_at", "close_reason")}),
     )
 
-    def get_search_results(self, request, queryset, search_term):
-        return search_by_msisdn(queryset, search_term, "number__msisdn"), False
-
     def _create_screen_url(self, request) -> str | None:
         """The transfer screen, for those who may request transfers somewhere."""
         scope = branch_scope(request.user, "operate_branch")
-        if not (scope.everywhere or scope.branch_ids) or not request.user.has_perm("numbers.add_transferrequest"):
+        if not scope.anywhere or not request.user.has_perm("numbers.add_transferrequest"):
             return None
         return screen_url("numbers:transfer_create")
 
@@ -732,10 +737,11 @@ class TransferRequestAdmin(EvidenceAdmin):
 
 
 @admin.register(TransferConsent)
-class TransferConsentAdmin(EvidenceAdmin):
+class TransferConsentAdmin(SignedFormOnFile, EvidenceAdmin):
     """Consents as captured: the document checked is only ever shown masked."""
 
     branch_path = "request__branch"
+    msisdn_path = "request__number__msisdn"
     list_display = (
         "__str__",
         "request",
@@ -753,7 +759,6 @@ class TransferConsentAdmin(EvidenceAdmin):
     list_select_related = ("request__number", "subscriber", "captured_by")
     list_filter = ("party", "method", TransferConsentBranchFilter)
     search_fields = ("request__number__msisdn",)
-    search_help_text = "The number's MSISDN in any format (whole number or its beginning)."
     ordering = ("-captured_at", "-id")
     fieldsets = (
         (None, {"fields": ("request", "party", "subscriber", "method")}),
@@ -765,16 +770,9 @@ class TransferConsentAdmin(EvidenceAdmin):
     def branch_of(self, obj) -> int | None:
         return obj.request.branch_id
 
-    def get_search_results(self, request, queryset, search_term):
-        return search_by_msisdn(queryset, search_term, "request__number__msisdn"), False
-
     @admin.display(description="number", ordering="request__number__msisdn")
     def request_number(self, obj):
         return obj.request.number
-
-    @admin.display(description="signed form", boolean=True)
-    def signed_form_on_file(self, obj):
-        return bool(obj.signed_form)
 
 
 class TransferLockStateFilter(admin.SimpleListFilter):
@@ -809,7 +807,6 @@ class TransferLockAdmin(EvidenceAdmin):
     list_select_related = ("number", "subscriber", "placed_by", "lifted_by")
     list_filter = (TransferLockStateFilter, NumberBranchFilter)
     search_fields = ("number__msisdn",)
-    search_help_text = "The number's MSISDN in any format (whole number or its beginning)."
     ordering = ("-placed_at", "-id")
     fieldsets = (
         (None, {"fields": ("number", "subscriber")}),
@@ -819,9 +816,6 @@ class TransferLockAdmin(EvidenceAdmin):
 
     def branch_of(self, obj) -> int | None:
         return obj.number.branch_id
-
-    def get_search_results(self, request, queryset, search_term):
-        return search_by_msisdn(queryset, search_term, "number__msisdn"), False
 
     @admin.display(description="in force", boolean=True)
     def in_force(self, obj):

@@ -173,7 +173,7 @@ def _demo_request_is_stale(request: TransferRequest, now) -> bool:
     """Open but past its expiry, or holding a lapsed consent: a week-old demo cannot be approved."""
     if request.expires_at <= now:
         return True
-    return request.consents.filter(revoked_at__isnull=True, lapses_at__lte=now).exists()
+    return request.consents.lapsed(now).exists()
 
 
 def _new_subscriber_for(number: MobileNumber, subscribers: list[Subscriber], index: int) -> Subscriber | None:

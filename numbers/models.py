@@ -563,6 +563,11 @@ class TransferRequest(UndeletableModel):
         return f"Transfer request #{self.pk}"
 
     @property
+    def reference(self) -> str:
+        """What staff and subscribers quote (SMS, screens, history): T-<id>."""
+        return f"T-{self.pk}"
+
+    @property
     def is_open(self) -> bool:
         return self.state in OPEN_TRANSFER_STATES
 
@@ -599,6 +604,16 @@ class ConsentCode(UndeletableModel):
         return f"Code #{self.pk} to {self.sent_to}"
 
 
+class TransferConsentQuerySet(ServiceWrittenQuerySet):
+    def standing(self, at):
+        """Given, not revoked, not lapsed at ``at``: what approval counts."""
+        return self.filter(revoked_at__isnull=True, lapses_at__gt=at)
+
+    def lapsed(self, at):
+        """Not revoked but past its time: it no longer stands yet still holds the party's slot."""
+        return self.filter(revoked_at__isnull=True, lapses_at__lte=at)
+
+
 class TransferConsent(UndeletableModel):
     """One party's consent to a transfer, with how it was checked and by whom."""
 
@@ -625,7 +640,7 @@ class TransferConsent(UndeletableModel):
     revocation_reason = models.TextField(blank=True)
 
     history = HistoricalRecords()
-    objects = ServiceWrittenQuerySet.as_manager()
+    objects = TransferConsentQuerySet.as_manager()
 
     class Meta:
         ordering = ["captured_at", "id"]

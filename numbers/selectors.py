@@ -63,7 +63,7 @@ def subscriber_list(*, user) -> QuerySet[Subscriber]:
     """Subscribers are customers of the operator, not of a branch: any working
     employee may look one up (identity shown masked) to sell or serve."""
     scope = branch_scope(user, "view_branch_numbers")
-    if not (scope.everywhere or scope.branch_ids):
+    if not scope.anywhere:
         return Subscriber.objects.none()
     return Subscriber.objects.select_related("registered_branch", "created_by")
 
@@ -80,18 +80,14 @@ RISK_NEW_SUBSCRIBER_HOURS = 24
 
 
 def _standing_consent(party: str, now: datetime) -> Exists:
-    return Exists(
-        TransferConsent.objects.filter(
-            request=OuterRef("pk"), party=party, revoked_at__isnull=True, lapses_at__gt=now
-        ).order_by()
-    )
+    return Exists(TransferConsent.objects.standing(now).filter(request=OuterRef("pk"), party=party).order_by())
 
 
 def with_consent_status(queryset: QuerySet[TransferRequest], *, now: datetime | None = None) -> QuerySet:
     """Annotate whether each party's consent stands now (given, not revoked, not lapsed).
 
-    The stored state moves to "awaiting approval" when both consents stand but does
-    not move back when one lapses with time, so screens read the consents themselves.
+    The stored state goes back to "awaiting consent" after a consent lapses only when
+    the expiry job next runs, so screens read the consents themselves.
     """
     now = now or timezone.now()
     return queryset.annotate(

@@ -68,7 +68,7 @@ def _render(request, template: str, context: dict) -> TemplateResponse:
 
 def _require_somewhere(user, perm: str) -> None:
     scope = branch_scope(user, perm)
-    if not (scope.everywhere or scope.branch_ids):
+    if not scope.anywhere:
         raise PermissionDenied
 
 
@@ -80,10 +80,6 @@ def _transfer_or_403(request, pk: int, perm: str = "view_branch_numbers") -> Tra
     if not has_branch_perm(request.user, perm, transfer.branch_id):
         raise PermissionDenied
     return transfer
-
-
-def _ref(transfer: TransferRequest) -> str:
-    return f"T-{transfer.pk}"
 
 
 def _report_form_errors(request, form: forms.Form, what: str) -> None:
@@ -146,7 +142,7 @@ def transfer_list(request):
             "filters": filters,
             "page": page,
             "paginator": paginator,
-            "can_create": operate.everywhere or bool(operate.branch_ids),
+            "can_create": operate.anywhere,
         },
     )
 
@@ -164,7 +160,7 @@ def transfer_create(request):
         else:
             messages.success(
                 request,
-                f"Transfer request {_ref(transfer)} opened for {transfer.number.msisdn}; the current holder "
+                f"Transfer request {transfer.reference} opened for {transfer.number.msisdn}; the current holder "
                 "has been told by SMS. Record both parties' consent next.",
             )
             return redirect("numbers:transfer_detail", pk=transfer.pk)
@@ -221,7 +217,7 @@ def _detail_context(request, transfer: TransferRequest) -> dict:
         "is_expired": open_ and not actionable,
         "can_operate": can_operate,
         "can_cancel": can_cancel,
-        "can_revoke": open_ and can_cancel,
+        "can_revoke": can_cancel,  # revoking a consent takes the same authority as cancelling
         "missing_parties": [ConsentParty(party).label for party in missing],
         "holder_missing": ConsentParty.CURRENT_HOLDER in missing,
         "live_code_usable": live_code is not None and live_code.expires_at > now,
@@ -236,7 +232,7 @@ def _detail_context(request, transfer: TransferRequest) -> dict:
 @login_required
 def transfer_detail(request, pk: int):
     transfer = _transfer_or_403(request, pk)
-    context = {**_detail_context(request, transfer), "title": f"Transfer request {_ref(transfer)}"}
+    context = {**_detail_context(request, transfer), "title": f"Transfer request {transfer.reference}"}
     return _render(request, "numbers/transfers/detail.html", context)
 
 
@@ -353,7 +349,7 @@ def transfer_cancel(request, pk: int):
 
     def perform(data):
         services.transfer_cancel(request=transfer, actor=request.user, reason=data["reason"])
-        return f"Transfer request {_ref(transfer)} cancelled; the holder has been told."
+        return f"Transfer request {transfer.reference} cancelled; the holder has been told."
 
     return _post_action(request, transfer, form, perform, what="Cancellation", back="numbers:transfer_detail")
 
@@ -391,7 +387,7 @@ def approval_detail(request, pk: int):
     context = _detail_context(request, transfer)
     blockers = services.transfer_approval_blockers(request=transfer, actor=request.user, now=context["now"])
     context.update(
-        title=f"Decide transfer request {_ref(transfer)}",
+        title=f"Decide transfer request {transfer.reference}",
         blockers=blockers,
         approve_form=TransferReasonForm(prefix=APPROVE),
         reject_form=TransferReasonForm(prefix=REJECT),
@@ -408,7 +404,7 @@ def transfer_approve(request, pk: int):
     def perform(data):
         done = services.transfer_approve(request=transfer, actor=request.user, reason=data["reason"])
         return (
-            f"Transfer request {_ref(done)} approved: {done.number.msisdn} is now held by "
+            f"Transfer request {done.reference} approved: {done.number.msisdn} is now held by "
             f"{done.to_subscriber.full_name}."
         )
 
@@ -425,7 +421,7 @@ def transfer_reject(request, pk: int):
 
     def perform(data):
         services.transfer_reject(request=transfer, actor=request.user, reason=data["reason"])
-        return f"Transfer request {_ref(transfer)} rejected; the holder has been told."
+        return f"Transfer request {transfer.reference} rejected; the holder has been told."
 
     return _post_action(
         request,

@@ -21,6 +21,11 @@ class BranchScope:
             return queryset
         return queryset.filter(**{f"{path}__in": sorted(self.branch_ids)})
 
+    @property
+    def anywhere(self) -> bool:
+        """Whether the user holds the permission in at least one branch."""
+        return self.everywhere or bool(self.branch_ids)
+
     def allows(self, branch_id: int | None) -> bool:
         return self.everywhere or (branch_id is not None and branch_id in self.branch_ids)
 

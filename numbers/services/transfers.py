@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -53,27 +55,28 @@ from .inventory import _assert_ledger_matches, _require_branch_perm, _require_wo
 # --- Small helpers --------------------------------------------------------------
 
 
-def _ref(request: TransferRequest) -> str:
-    return f"T-{request.pk}"
-
-
 def _locked_request(request: TransferRequest) -> TransferRequest:
     # of=("self",): lock the request row only; the number is locked on its own, first,
     # by the services that change it.
     return TransferRequest.objects.select_for_update(of=("self",)).select_related("number").get(pk=request.pk)
 
 
-def _require_open(request: TransferRequest, now: datetime) -> None:
+def _require_open(request: TransferRequest, now: datetime | None = None) -> None:
+    """Refuse a closed request; with ``now``, also one past its expiry (an expired
+    request may still be cancelled or rejected, not consented to or approved)."""
     if request.state not in OPEN_TRANSFER_STATES:
         raise ValidationError(
             "Transfer request %(ref)s is %(state)s: it can no longer change.",
-            params={"ref": _ref(request), "state": request.get_state_display().lower()},
+            params={"ref": request.reference, "state": request.get_state_display().lower()},
             code="not_open",
         )
-    if request.expires_at <= now:
+    if now is not None and request.expires_at <= now:
         raise ValidationError(
             "Transfer request %(ref)s expired on %(when)s; make a new request.",
-            params={"ref": _ref(request), "when": timezone.localtime(request.expires_at).strftime("%d %b %Y %H:%M")},
+            params={
+                "ref": request.reference,
+                "when": timezone.localtime(request.expires_at).strftime("%d %b %Y %H:%M"),
+            },
             code="expired",
         )
 
@@ -91,7 +94,7 @@ def _party_subscriber(request: TransferRequest, party: str) -> Subscriber:
 
 
 def _standing_consents(request: TransferRequest, now: datetime) -> dict[str, TransferConsent]:
-    consents = TransferConsent.objects.filter(request=request, revoked_at__isnull=True, lapses_at__gt=now)
+    consents = TransferConsent.objects.standing(now).filter(request=request)
     return {consent.party: consent for consent in consents}
 
 
@@ -107,6 +110,15 @@ def _sync_state(request: TransferRequest, *, actor, reason: str, now: datetime) 
         request.state = wanted
         stamp_change(request, actor=actor, reason=reason)
         request.save(update_fields=["state"])
+
+
+def _document_matches(subscriber: Subscriber, document_type: str, shown: str) -> bool:
+    """The document shown (already normalized) is the one on the subscriber's record."""
+    return (
+        bool(shown)
+        and document_type == subscriber.id_document_type
+        and constant_time_compare(shown, subscriber.id_document_number)
+    )
 
 
 def _consent_lapses_at(request: TransferRequest, now: datetime) -> datetime:
@@ -157,7 +169,7 @@ def transfer_create(
     if existing is not None:
         raise ValidationError(
             "%(msisdn)s already has an open transfer request (%(ref)s); finish or cancel it first.",
-            params={"msisdn": current.msisdn, "ref": _ref(existing)},
+            params={"msisdn": current.msisdn, "ref": existing.reference},
             code="already_open",
         )
     days = expires_in_days if expires_in_days is not None else settings.TRANSFER_REQUEST_EXPIRY_DAYS
@@ -189,7 +201,7 @@ def transfer_create(
         purpose=SmsPurpose.TRANSFER_REQUESTED,
         body=(
             f"A request to transfer your number {format_msisdn(current.msisdn)} to another person was made "
-            f"on {timezone.localtime(now):%d %b %Y %H:%M} (ref {_ref(request)}). It cannot go ahead without "
+            f"on {timezone.localtime(now):%d %b %Y %H:%M} (ref {request.reference}). It cannot go ahead without "
             "your consent. If you did not ask for this, call 1777 or visit a branch."
         ),
     )
@@ -203,8 +215,7 @@ def transfer_cancel(*, request: TransferRequest, actor, reason: str) -> Transfer
     now = timezone.now()
     request = _locked_request(request)
     _require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "cancel transfers")
-    if request.state not in OPEN_TRANSFER_STATES:
-        _require_open(request, now)
+    _require_open(request)
     _close(request, state=TransferState.CANCELLED, actor=actor, reason=reason, now=now)
     return request
 
@@ -224,58 +235,53 @@ def _close(request: TransferRequest, *, state: str, actor, reason: str, now: dat
         via_number=request.number.msisdn,
         purpose=SmsPurpose.TRANSFER_CANCELLED,
         body=(
-            f"The request to transfer {format_msisdn(request.number.msisdn)} (ref {_ref(request)}) is closed: "
+            f"The request to transfer {format_msisdn(request.number.msisdn)} (ref {request.reference}) is closed: "
             f"{request.get_state_display().lower()}. Your number stays with you."
         ),
     )
 
 
-def transfer_expire_due(*, now: datetime | None = None) -> int:
-    """Close the open requests whose time ran out; run by the expiry job."""
-    now = now or timezone.now()
-    due = TransferRequest.objects.filter(state__in=OPEN_TRANSFER_STATES, expires_at__lte=now).values_list(
-        "pk", flat=True
-    )
-    expired = 0
-    for pk in list(due[:1000]):
+# The jobs take at most this many requests a run; the next run takes the rest.
+SWEEP_BATCH = 1000
+
+
+def _sweep(candidates: Q, action: Callable[[TransferRequest], None]) -> int:
+    """Run ``action`` on each request matching ``candidates``, each in its own
+    transaction under a row lock; the match is checked again once locked, and a
+    row another worker holds is left for the next run."""
+    done = 0
+    for pk in list(TransferRequest.objects.filter(candidates).values_list("pk", flat=True)[:SWEEP_BATCH]):
         with transaction.atomic():
             request = (
                 TransferRequest.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("number", "from_holder")
-                .filter(pk=pk, state__in=OPEN_TRANSFER_STATES, expires_at__lte=now)
-                .first()
-            )
-            if request is None:
-                continue
-            reason = f"Expired: not approved by {timezone.localtime(request.expires_at):%d %b %Y %H:%M}."
-            _close(request, state=TransferState.EXPIRED, actor=None, reason=reason, now=now)
-            expired += 1
-    _return_lapsed_to_consent(now=now)
-    return expired
-
-
-def _return_lapsed_to_consent(*, now: datetime) -> None:
-    """A request whose consent lapsed waits for consent again, so the approval
-    queue's state column does not promise an approval that would be refused."""
-    lapsed = (
-        TransferRequest.objects.filter(
-            state=TransferState.AWAITING_APPROVAL,
-            consents__revoked_at__isnull=True,
-            consents__lapses_at__lte=now,
-        )
-        .values_list("pk", flat=True)
-        .distinct()
-    )
-    for pk in list(lapsed[:1000]):
-        with transaction.atomic():
-            request = (
-                TransferRequest.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(pk=pk, state=TransferState.AWAITING_APPROVAL)
+                .filter(candidates, pk=pk)
                 .first()
             )
             if request is not None:
-                with service_write_scope():
-                    _sync_state(request, actor=None, reason="A consent lapsed; consent is needed again.", now=now)
+                action(request)
+                done += 1
+    return done
+
+
+def transfer_expire_due(*, now: datetime | None = None) -> int:
+    """Close the open requests whose time ran out, and send back to consent those
+    whose consent lapsed; run by the expiry job. Returns how many expired."""
+    now = now or timezone.now()
+
+    def expire(request: TransferRequest) -> None:
+        reason = f"Expired: not approved by {timezone.localtime(request.expires_at):%d %b %Y %H:%M}."
+        _close(request, state=TransferState.EXPIRED, actor=None, reason=reason, now=now)
+
+    def back_to_consent(request: TransferRequest) -> None:
+        # The approval queue's state column must not promise an approval that would be refused.
+        with service_write_scope():
+            _sync_state(request, actor=None, reason="A consent lapsed; consent is needed again.", now=now)
+
+    expired = _sweep(Q(state__in=OPEN_TRANSFER_STATES, expires_at__lte=now), expire)
+    lapsed = TransferConsent.objects.lapsed(now).values("request_id")
+    _sweep(Q(state=TransferState.AWAITING_APPROVAL, pk__in=lapsed), back_to_consent)
+    return expired
 
 
 def close_open_transfers_for_withdrawal(*, number: MobileNumber, actor, reason: str, now: datetime) -> None:
@@ -295,12 +301,7 @@ def close_open_transfers_for_withdrawal(*, number: MobileNumber, actor, reason: 
                 notify=False,
             )
         for lock in TransferLock.objects.select_for_update().filter(number=number, lifted_at__isnull=True):
-            lock.lifted_at = now
-            lock.lifted_by = actor
-            lock.lift_reason = reason
-            lock.lift_evidence = "Number withdrawn from its holder"
-            stamp_change(lock, actor=actor, reason=reason)
-            lock.save()
+            _lift(lock, actor=actor, reason=reason, evidence="Number withdrawn from its holder", now=now)
 
 
 # --- Consents -------------------------------------------------------------------
@@ -313,7 +314,7 @@ def _check_consent_capture(request: TransferRequest, party: str, actor, now: dat
     if party in _standing_consents(request, now):
         raise ValidationError(
             "The %(party)s has already consented to %(ref)s.",
-            params={"party": ConsentParty(party).label.lower(), "ref": _ref(request)},
+            params={"party": ConsentParty(party).label.lower(), "ref": request.reference},
             code="already_consented",
         )
     return subscriber
@@ -322,9 +323,7 @@ def _check_consent_capture(request: TransferRequest, party: str, actor, now: dat
 def _retire_lapsed_consent(request: TransferRequest, party: str, *, actor, now: datetime) -> None:
     """A lapsed consent no longer stands but still takes the party's one unrevoked
     slot (constraint consent_one_standing_per_party): close it on record first."""
-    for old in TransferConsent.objects.select_for_update().filter(
-        request=request, party=party, revoked_at__isnull=True, lapses_at__lte=now
-    ):
+    for old in TransferConsent.objects.lapsed(now).select_for_update().filter(request=request, party=party):
         old.revoked_at = now
         old.revoked_by = actor
         old.revocation_reason = (
@@ -362,7 +361,7 @@ def consent_record_in_person(
     shown = normalize_document_number(document_number)
     if not shown:
         raise ValidationError("Enter the number of the identity document shown.", code="document_required")
-    if document_type != subscriber.id_document_type or not constant_time_compare(shown, subscriber.id_document_number):
+    if not _document_matches(subscriber, document_type, shown):
         raise ValidationError(
             "The identity document shown does not match %(name)s's record. Consent was not recorded.",
             params={"name": subscriber.full_name},
@@ -451,7 +450,7 @@ def consent_code_send(*, request: TransferRequest, actor, reason: str) -> Consen
     if ConsentCode.objects.filter(request=request).count() >= settings.TRANSFER_CODE_MAX_SENDS:
         raise ValidationError(
             "%(n)s codes were already sent for %(ref)s. Take consent in person instead.",
-            params={"n": settings.TRANSFER_CODE_MAX_SENDS, "ref": _ref(request)},
+            params={"n": settings.TRANSFER_CODE_MAX_SENDS, "ref": request.reference},
             code="too_many_codes",
         )
     code = f"{secrets.randbelow(10**6):06d}"
@@ -474,7 +473,7 @@ def consent_code_send(*, request: TransferRequest, actor, reason: str) -> Consen
         purpose=SmsPurpose.CONSENT_CODE,
         body=(
             f"{code} is your code to AGREE to transfer {format_msisdn(number.msisdn)} to another person "
-            f"(ref {_ref(request)}). Valid {settings.TRANSFER_CODE_TTL_MINUTES} minutes. "
+            f"(ref {request.reference}). Valid {settings.TRANSFER_CODE_TTL_MINUTES} minutes. "
             "Only give it to staff if you want this transfer."
         ),
     )
@@ -502,7 +501,7 @@ def _consent_code_check(*, request: TransferRequest, code: str, actor, reason: s
         .first()
     )
     if challenge is None:
-        raise ValidationError("No code is waiting for %(ref)s; send one first.", params={"ref": _ref(request)})
+        raise ValidationError("No code is waiting for %(ref)s; send one first.", params={"ref": request.reference})
     if challenge.attempts >= settings.TRANSFER_CODE_MAX_ATTEMPTS:
         raise ValidationError("This code is locked after too many wrong tries; send a new one.", code="code_locked")
     if challenge.expires_at <= now:
@@ -546,7 +545,7 @@ def consent_revoke(*, consent: TransferConsent, actor, reason: str) -> TransferC
     if request.state not in OPEN_TRANSFER_STATES:
         raise ValidationError(
             "Transfer request %(ref)s is %(state)s: consent can only be revoked before approval.",
-            params={"ref": _ref(request), "state": request.get_state_display().lower()},
+            params={"ref": request.reference, "state": request.get_state_display().lower()},
             code="not_open",
         )
     consent = TransferConsent.objects.select_for_update().get(pk=consent.pk)
@@ -636,7 +635,7 @@ def transfer_approve(*, request: TransferRequest, actor, reason: str) -> Transfe
         old.ended_at = now
         old.end_reason = HoldingEndReason.TRANSFER
         old.ended_by = actor
-        old.end_note = f"{_ref(request)}: {reason}"
+        old.end_note = f"{request.reference}: {reason}"
         stamp_change(old, actor=actor, reason=reason)
         old.save()
 
@@ -646,7 +645,7 @@ def transfer_approve(*, request: TransferRequest, actor, reason: str) -> Transfe
             started_at=now,
             start_reason=HoldingStartReason.TRANSFER,
             started_by=actor,
-            start_note=f"{_ref(request)}: {reason}",
+            start_note=f"{request.reference}: {reason}",
             transfer_request=request,
         )
         stamp_change(new, actor=actor, reason=reason)
@@ -656,7 +655,7 @@ def transfer_approve(*, request: TransferRequest, actor, reason: str) -> Transfe
         number.activated_at = now
         # The new holder's 90 days start now, not from the old holder's last top-up.
         number.last_topup_at = now
-        stamp_change(number, actor=actor, reason=f"{_ref(request)} approved: {reason}")
+        stamp_change(number, actor=actor, reason=f"{request.reference} approved: {reason}")
         number.save()
     _assert_ledger_matches(number)
 
@@ -667,13 +666,13 @@ def transfer_approve(*, request: TransferRequest, actor, reason: str) -> Transfe
         request.from_holder,
         via_number=None if request.from_holder.contact_msisdn else number.msisdn,
         purpose=SmsPurpose.TRANSFER_EXECUTED,
-        body=f"As you agreed, {shown} has been transferred to its new holder (ref {_ref(request)}).",
+        body=f"As you agreed, {shown} has been transferred to its new holder (ref {request.reference}).",
     )
     _tell_subscriber(
         request.to_subscriber,
         via_number=number.msisdn,
         purpose=SmsPurpose.TRANSFER_EXECUTED,
-        body=f"{shown} is now yours (ref {_ref(request)}). Keep it active with a top-up at least every 90 days.",
+        body=f"{shown} is now yours (ref {request.reference}). Keep it active with a top-up at least every 90 days.",
     )
     return request
 
@@ -688,8 +687,7 @@ def transfer_reject(*, request: TransferRequest, actor, reason: str) -> Transfer
     now = timezone.now()
     request = _locked_request(request)
     _require_branch_perm(actor, ("supervise_branch",), request.branch_id, "reject transfers")
-    if request.state not in OPEN_TRANSFER_STATES:
-        _require_open(request, now)
+    _require_open(request)
     if request.requested_by_id == actor.pk:
         raise ValidationError(
             "You made this request: cancel it instead, or let another supervisor decide.", code="four_eyes"
@@ -706,7 +704,7 @@ def transfer_reject(*, request: TransferRequest, actor, reason: str) -> Transfer
         via_number=request.number.msisdn,
         purpose=SmsPurpose.TRANSFER_REJECTED,
         body=(
-            f"The request to transfer {format_msisdn(request.number.msisdn)} (ref {_ref(request)}) was refused. "
+            f"The request to transfer {format_msisdn(request.number.msisdn)} (ref {request.reference}) was refused. "
             "Your number stays with you."
         ),
     )
@@ -744,6 +742,16 @@ def transfer_lock_place(*, number: MobileNumber, actor, reason: str) -> Transfer
     return lock
 
 
+def _lift(lock: TransferLock, *, actor, reason: str, evidence: str, now: datetime) -> None:
+    lock.lifted_at = now
+    lock.lifted_by = actor
+    lock.lift_reason = reason
+    lock.lift_evidence = evidence
+    stamp_change(lock, actor=actor, reason=reason)
+    with service_write_scope():
+        lock.save()
+
+
 @transaction.atomic
 def transfer_lock_lift(
     *, number: MobileNumber, document_type: str, document_number: str, actor, reason: str
@@ -760,22 +768,13 @@ def transfer_lock_lift(
         )
     holder = lock.subscriber
     shown = normalize_document_number(document_number)
-    if (
-        document_type != holder.id_document_type
-        or not shown
-        or not constant_time_compare(shown, holder.id_document_number)
-    ):
+    if not _document_matches(holder, document_type, shown):
         raise ValidationError(
             "The identity document shown does not match the holder's record; the lock stays.",
             code="document_mismatch",
         )
-    lock.lifted_at = now
-    lock.lifted_by = actor
-    lock.lift_reason = reason
-    lock.lift_evidence = f"In person: {holder.get_id_document_type_display()} {mask_document_number(shown)} checked"
-    stamp_change(lock, actor=actor, reason=reason)
-    with service_write_scope():
-        lock.save()
+    evidence = f"In person: {holder.get_id_document_type_display()} {mask_document_number(shown)} checked"
+    _lift(lock, actor=actor, reason=reason, evidence=evidence, now=now)
     sms_send(
         to=current.msisdn,
         purpose=SmsPurpose.TRANSFER_LOCK,

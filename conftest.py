@@ -108,6 +108,46 @@ def branch_b(branches):
     return branches["branch-b"]
 
 
+# --- A holder, a newcomer and the number between them ---------------------------
+
+
+@pytest.fixture
+def holder(db):
+    from numbers.choices import IdentityDocumentType
+    from tests.factories import SubscriberFactory
+
+    return SubscriberFactory(
+        full_name="Rightful Holder", id_document_type=IdentityDocumentType.NATIONAL_ID, id_document_number="N0123456"
+    )
+
+
+@pytest.fixture
+def newcomer(db):
+    from numbers.choices import IdentityDocumentType
+    from tests.factories import SubscriberFactory
+
+    return SubscriberFactory(
+        full_name="New Subscriber", id_document_type=IdentityDocumentType.PASSPORT, id_document_number="P7654321"
+    )
+
+
+@pytest.fixture
+def active(agent_a, branch_a, holder):
+    """An active number of branch A held by ``holder``, sold by agent_a."""
+    from numbers.choices import NumberStatus
+    from tests.factories import number_in_state
+
+    return number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a, subscriber=holder)
+
+
+@pytest.fixture
+def open_request(agent_a, active, newcomer):
+    """Requested by agent_a; no consent yet."""
+    from numbers import services
+
+    return services.transfer_create(number=active, new_subscriber=newcomer, actor=agent_a, reason="sold to a friend")
+
+
 # --- Browser ----------------------------------------------------------------
 
 

@@ -165,6 +165,23 @@ TRANSFER_CODE_MAX_SENDS = int(os.environ.get("TRANSFER_CODE_MAX_SENDS", "5"))
 TRANSFER_RISK_TOPUP_DAYS = int(os.environ.get("TRANSFER_RISK_TOPUP_DAYS", "7"))
 TRANSFER_RISK_REQUESTS_30D = int(os.environ.get("TRANSFER_RISK_REQUESTS_30D", "5"))
 
+# --- Complaints -----------------------------------------------------------------
+# An unauthorised-transfer complaint: the number is blocked within this many hours.
+COMPLAINTS_BLOCK_WITHIN_HOURS = int(os.environ.get("COMPLAINTS_BLOCK_WITHIN_HOURS", "24"))
+# What a handler may offer on one complaint without a supervisor's approval, per
+# currency ("USD=50,KHR=200000"); above it a supervisor approves (four eyes).
+COMPLAINTS_OFFER_LIMITS = {
+    currency.strip().upper(): amount.strip()
+    for currency, _, amount in (
+        item.partition("=") for item in env_list("COMPLAINTS_OFFER_LIMITS", "USD=50,KHR=200000")
+    )
+}
+# An offer the customer has not answered lapses after this many days.
+COMPLAINTS_OFFER_VALID_DAYS = int(os.environ.get("COMPLAINTS_OFFER_VALID_DAYS", "14"))
+# How far back a complaint's timeline reads its numbers' history.
+COMPLAINTS_TIMELINE_LOOKBACK_DAYS = int(os.environ.get("COMPLAINTS_TIMELINE_LOOKBACK_DAYS", "180"))
+COMPLAINTS_DEFAULT_REGULATOR = os.environ.get("COMPLAINTS_DEFAULT_REGULATOR", "TRC")
+
 # Uploaded evidence (signed consent forms): served only through a view that
 # checks branch authority, never from a public URL.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))

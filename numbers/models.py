@@ -369,9 +369,12 @@ def _refuse_ledger_write(model=None) -> None:
     if not in_service_scope():
         name = model._meta.verbose_name_plural if model is not None else "holdings"
         raise GuardedFieldChange(
-            "%(what)s are written only by the number services.",
+            "%(what)s are written only by %(writer)s.",
             code="ledger_write_refused",
-            params={"what": "The holding ledger" if name == "holdings" else name.capitalize()},
+            params={
+                "what": "The holding ledger" if name == "holdings" else name.capitalize(),
+                "writer": getattr(model, "written_by", "the number services"),
+            },
         )
 
 

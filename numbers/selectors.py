@@ -183,11 +183,12 @@ def with_risk_annotations(queryset: QuerySet[TransferRequest], *, now: datetime 
     """Annotate what ``transfer_risk_flags`` reads: correlated subqueries on indexed
     columns, evaluated in the page's one query (never a query per row).
 
-    Hook for the complaints issue: annotate ``open_complaints`` here (an Exists on
-    the number's open complaints) and add its flag in ``transfer_risk_flags``.
     """
+    from complaints.selectors import open_complaint_on_number
+
     now = now or timezone.now()
     return queryset.annotate(
+        open_complaint=open_complaint_on_number(OuterRef("number")),
         requester_requests_30d=_requester_requests_since(now - timedelta(days=30)),
         holder_changed_recently=Exists(
             Holding.objects.filter(
@@ -202,8 +203,6 @@ def transfer_risk_flags(transfer: TransferRequest, *, now: datetime | None = Non
     """The reasons a supervisor should look twice, from a row of ``with_risk_annotations``
     (with ``number`` and ``to_subscriber`` selected). Computed in memory: no query.
 
-    Later flags (an open complaint on the number) add one annotation above and one
-    check here.
     """
     now = now or timezone.now()
     flags: list[RiskFlag] = []
@@ -222,6 +221,8 @@ def transfer_risk_flags(transfer: TransferRequest, *, now: datetime | None = Non
         flags.append(RiskFlag("recent_holder", label, f"New holder < {RISK_HOLDER_CHANGE_DAYS} d"))
     if transfer.number_locked:
         flags.append(RiskFlag("locked", "The holder has locked the number against transfers", "Transfer lock"))
+    if transfer.open_complaint:
+        flags.append(RiskFlag("open_complaint", "The number is under an open complaint", "Open complaint"))
     if transfer.to_subscriber.created_at >= now - timedelta(hours=RISK_NEW_SUBSCRIBER_HOURS):
         flags.append(RiskFlag("new_subscriber", "New subscriber registered in the last day", "New subscriber"))
     return flags

@@ -8,4 +8,6 @@ class SmsPurpose(models.TextChoices):
     TRANSFER_REJECTED = "transfer_rejected", "Transfer rejected"
     TRANSFER_CANCELLED = "transfer_cancelled", "Transfer cancelled or expired"
     TRANSFER_LOCK = "transfer_lock", "Transfer lock placed or lifted"
+    COMPLAINT = "complaint", "Complaint update"
+    NUMBER_BLOCKED = "number_blocked", "Number blocked or restored"
     NOTICE = "notice", "Other notice"

@@ -19,6 +19,21 @@ _PORTAL_MODELS = {
     ],
     "staff": ["employee"],
     "sms": ["smsmessage"],
+    "complaints": [
+        "complaint",
+        "complaintnumber",
+        "complaintevent",
+        "emergencyblock",
+        "restoration",
+        "compensationoffer",
+        "regulatorcase",
+        "regulatorresponse",
+        "employeeflag",
+        "slatable",
+        "slarule",
+        "workingcalendar",
+        "holiday",
+    ],
 }
 
 # Counter staff see transfer requests, consents and locks of their branches (the
@@ -33,6 +48,11 @@ def _model_perms(actions: list[str], models: dict[str, list[str]] | None = None)
     return [f"{app}.{action}_{model}" for app, names in models.items() for model in names for action in actions]
 
 
+# Branch staff read complaints and their parts and take complaints in; who acts
+# on one is the assigned handler's object permission (see complaints.services).
+_COMPLAINT_CASE_MODELS = _PORTAL_MODELS["complaints"][:9]
+_COMPLAINTS = _model_perms(["view"], {"complaints": _COMPLAINT_CASE_MODELS}) + ["complaints.add_complaint"]
+
 # Model-level permissions of each role's group ("app_label.codename").
 ROLE_MODEL_PERMS: dict[str, list[str]] = {
     Role.AGENT: [
@@ -45,6 +65,7 @@ ROLE_MODEL_PERMS: dict[str, list[str]] = {
         "numbers.change_subscriber",
         "numbers.add_transferrequest",
         *_TRANSFER_VIEW,
+        *_COMPLAINTS,
     ],
     Role.SUPERVISOR: [
         "numbers.view_branch",
@@ -56,6 +77,7 @@ ROLE_MODEL_PERMS: dict[str, list[str]] = {
         "numbers.change_subscriber",
         "numbers.add_transferrequest",
         *_TRANSFER_VIEW,
+        *_COMPLAINTS,
         "staff.view_employee",
     ],
     Role.COMPLAINT_HANDLER: [
@@ -65,12 +87,14 @@ ROLE_MODEL_PERMS: dict[str, list[str]] = {
         "numbers.view_holding",
         "numbers.view_subscriber",
         *_TRANSFER_VIEW,
+        *_COMPLAINTS,
     ],
     # Auditors read everything everywhere and change nothing.
     Role.AUDITOR: _model_perms(["view"]) + ["numbers.view_branch_numbers"],
     # Administrators run the inventory and staff records, in every branch; they
     # do not approve (that is the supervisors' four-eyes duty).
     Role.ADMINISTRATOR: _model_perms(["view", "add", "change"])
+    + ["complaints.delete_holiday"]
     + ["numbers.view_branch_numbers", "numbers.operate_branch", "auth.view_user", "auth.add_user", "auth.change_user"],
 }
 

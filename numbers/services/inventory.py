@@ -111,6 +111,8 @@ def number_transition(
             params={"msisdn": current.msisdn, "from": from_status, "to": to_status, "allowed": allowed},
             code="illegal_move",
         )
+    if from_status == NumberStatus.BLOCKED:
+        _refuse_while_emergency_block(current)
     is_sale = from_status not in HELD_STATUSES and to_status in HELD_STATUSES
     is_withdrawal = from_status in HELD_STATUSES and to_status not in HELD_STATUSES
     if is_sale and subscriber is None:
@@ -137,10 +139,11 @@ def number_transition(
             current.holder = subscriber
             current.activated_at = now
             current.last_topup_at = now
-        if is_withdrawal:
-            from .transfers import close_open_transfers_for_withdrawal
+        if is_withdrawal or to_status == NumberStatus.BLOCKED:
+            from .transfers import close_open_transfers
 
-            close_open_transfers_for_withdrawal(number=current, actor=actor, reason=reason, now=now)
+            close_open_transfers(number=current, actor=actor, reason=reason, now=now, withdrawn=is_withdrawal)
+        if is_withdrawal:
             holding = Holding.objects.select_for_update().get(number=current, ended_at__isnull=True)
             holding.ended_at = now
             holding.end_reason = HoldingEndReason.WITHDRAWAL
@@ -156,6 +159,20 @@ def number_transition(
         current.save()
     _assert_ledger_matches(current)
     return current
+
+
+def _refuse_while_emergency_block(number: MobileNumber) -> None:
+    """A number frozen by a complaint leaves that state only from the complaint
+    (which lifts its block first): not from the admin, a command or a job."""
+    from complaints.models import EmergencyBlock
+
+    block = EmergencyBlock.objects.filter(number=number, lifted_at__isnull=True).select_related("complaint").first()
+    if block is not None:
+        raise IllegalMove(
+            "%(msisdn)s is blocked for complaint %(ref)s; only that complaint can lift the block or restore it.",
+            params={"msisdn": number.msisdn, "ref": block.complaint.reference},
+            code="emergency_block",
+        )
 
 
 def _assert_ledger_matches(number: MobileNumber) -> None:
@@ -178,9 +195,60 @@ def number_block(*, number: MobileNumber, actor, reason: str) -> MobileNumber:
 
 
 def number_unblock(*, number: MobileNumber, actor, reason: str, to_status: str = NumberStatus.ACTIVE) -> MobileNumber:
-    if number.status != NumberStatus.BLOCKED:
+    # Read fresh: the caller's copy may predate the block.
+    if MobileNumber.objects.filter(pk=number.pk).values_list("status", flat=True).first() != NumberStatus.BLOCKED:
         raise IllegalMove("%(msisdn)s is not blocked.", params={"msisdn": number.msisdn}, code="not_blocked")
     return number_transition(number=number, to_status=to_status, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def number_restore(*, number: MobileNumber, to_subscriber: Subscriber, actor, reason: str, grounds: str) -> Holding:
+    """Give a blocked number back to a previous holder: close the wrongful holding,
+    open the rightful one, both kept in the ledger. Only for an approved restoration
+    (``complaints.services.restoration_approve``); a database trigger refuses the
+    new holding otherwise. The number stays blocked until its block is lifted."""
+    reason = require_reason(reason)
+    now = timezone.now()
+    current = MobileNumber.objects.select_for_update().get(pk=number.pk)
+    _require_branch_perm(actor, ("supervise_branch",), current.branch_id, "restore numbers")
+    if current.status != NumberStatus.BLOCKED:
+        raise IllegalMove(
+            "%(msisdn)s must be blocked before it is restored.", params={"msisdn": current.msisdn}, code="not_blocked"
+        )
+    if current.holder_id == to_subscriber.pk:
+        raise ValidationError("%(msisdn)s is already held by this subscriber.", params={"msisdn": current.msisdn})
+    if not Holding.objects.filter(number=current, subscriber=to_subscriber, ended_at__isnull=False).exists():
+        raise ValidationError(
+            "%(name)s never held %(msisdn)s: a restoration only gives a number back to a previous holder.",
+            params={"name": to_subscriber.full_name, "msisdn": current.msisdn},
+            code="not_previous_holder",
+        )
+    note = f"{grounds}: {reason}"
+    with service_write_scope():
+        old = Holding.objects.select_for_update().get(number=current, ended_at__isnull=True)
+        old.ended_at = now
+        old.end_reason = HoldingEndReason.RESTORATION
+        old.ended_by = actor
+        old.end_note = note
+        stamp_change(old, actor=actor, reason=reason)
+        old.save()
+        new = Holding(
+            number=current,
+            subscriber=to_subscriber,
+            started_at=now,
+            start_reason=HoldingStartReason.RESTORATION,
+            started_by=actor,
+            start_note=note,
+        )
+        stamp_change(new, actor=actor, reason=reason)
+        new.save()
+        current.holder = to_subscriber
+        current.activated_at = now
+        current.last_topup_at = now
+        stamp_change(current, actor=actor, reason=f"Restored to rightful holder ({grounds}): {reason}")
+        current.save()
+    _assert_ledger_matches(current)
+    return new
 
 
 @transaction.atomic

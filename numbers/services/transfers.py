@@ -284,22 +284,25 @@ def transfer_expire_due(*, now: datetime | None = None) -> int:
     return expired
 
 
-def close_open_transfers_for_withdrawal(*, number: MobileNumber, actor, reason: str, now: datetime) -> None:
-    """A number leaving service ends its holder's transfer matters with it."""
+def close_open_transfers(*, number: MobileNumber, actor, reason: str, now: datetime, withdrawn: bool) -> None:
+    """A number leaving service ends its holder's transfer matters with it; a number
+    blocked for a complaint cancels its open requests (the holder's lock stays)."""
     with service_write_scope():
         for request in TransferRequest.objects.select_for_update().filter(
             number=number, state__in=OPEN_TRANSFER_STATES
         ):
             request.number = number
-            # No "your number stays with you" here: the withdrawal has its own notice.
+            # No "your number stays with you" here: the withdrawal or block has its own notice.
             _close(
                 request,
                 state=TransferState.CANCELLED,
                 actor=actor,
-                reason=f"Number withdrawn: {reason}",
+                reason=f"Number {'withdrawn' if withdrawn else 'blocked'}: {reason}",
                 now=now,
                 notify=False,
             )
+        if not withdrawn:
+            return
         for lock in TransferLock.objects.select_for_update().filter(number=number, lifted_at__isnull=True):
             _lift(lock, actor=actor, reason=reason, evidence="Number withdrawn from its holder", now=now)
 

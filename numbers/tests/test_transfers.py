@@ -467,31 +467,33 @@ def test_a_lapsed_consent_does_not_count(
     assert TransferRequest.objects.get(pk=ready.pk).state == TransferState.EXECUTED
 
 
-@pytest.mark.parametrize(
-    ("leave", "back", "who"),
-    [
-        (NumberStatus.SUSPENDED, NumberStatus.ACTIVE, "agent_a"),
-        (NumberStatus.BLOCKED, NumberStatus.ACTIVE, "handler_a"),
-    ],
-)
-def test_the_number_must_still_be_active(
-    request, supervisor_a, active, ready, leave, back, who, django_capture_on_commit_callbacks
-):
+def test_the_number_must_still_be_active(supervisor_a, agent_a, active, ready, django_capture_on_commit_callbacks):
     """What was true when the request was made is checked again at approval."""
-    actor = request.getfixturevalue(who)
-    if leave == NumberStatus.BLOCKED:
-        services.number_block(number=active, actor=actor, reason="complaint: stolen phone")
-    else:
-        services.number_transition(number=active, to_status=leave, actor=actor, reason="unpaid bill")
+    leave, back = NumberStatus.SUSPENDED, NumberStatus.ACTIVE
+    services.number_transition(number=active, to_status=leave, actor=agent_a, reason="unpaid bill")
     before = transfer_snapshot(active)
 
     error = refused_quietly(django_capture_on_commit_callbacks, ValidationError, lambda: approve(ready, supervisor_a))
     assert error.messages == [f"The number is {NumberStatus(leave).label.lower()}, not active."]
     assert transfer_snapshot(active) == before
 
-    services.number_transition(number=active, to_status=back, actor=actor, reason="resolved")
+    services.number_transition(number=active, to_status=back, actor=agent_a, reason="resolved")
     approve(ready, supervisor_a)
     assert MobileNumber.objects.get(pk=active.pk).holder == ready.to_subscriber
+
+
+def test_blocking_the_number_cancels_its_open_request(handler_a, supervisor_a, active, ready):
+    """A number frozen for a complaint ends the transfer matters on it: the request is
+    cancelled with the block's reason, and stays cancelled after the unblock."""
+    services.number_block(number=active, actor=handler_a, reason="complaint: stolen phone")
+    ready.refresh_from_db()
+    assert ready.state == TransferState.CANCELLED
+    assert ready.close_reason == "Number blocked: complaint: stolen phone"
+    assert ready.closed_by == handler_a
+    services.number_unblock(number=active, actor=handler_a, reason="resolved")
+    error = refused(ValidationError, lambda: approve(ready, supervisor_a))
+    assert error.messages == ["The request is cancelled."]
+    assert MobileNumber.objects.get(pk=active.pk).holder == ready.from_holder
 
 
 def test_the_number_must_still_be_held_by_the_same_subscriber(supervisor_a, ready, newcomer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
@@ -123,3 +123,25 @@ class PortalModelAdmin(NoDeleteAdminMixin, SimpleHistoryAdmin):
                 raise
             report_service_error(request, exc)
             return HttpResponseRedirect(request.get_full_path())
+
+
+def standing_filter(
+    *, field: str, title: str, standing: tuple[str, str], ended: tuple[str, str]
+) -> type[admin.SimpleListFilter]:
+    """A list filter on a record that stands until ``field`` (a timestamp) is set:
+    a lock until lifted, a block until lifted, a flag until withdrawn. ``standing``
+    and ``ended`` are (URL value, label)."""
+
+    class StandingFilter(admin.SimpleListFilter):
+        parameter_name = title
+
+        def lookups(self, request, model_admin):
+            return [standing, ended]
+
+        def queryset(self, request, queryset):
+            if self.value() in (standing[0], ended[0]):
+                return queryset.filter(**{f"{field}__isnull": self.value() == standing[0]})
+            return queryset
+
+    StandingFilter.title = title
+    return StandingFilter

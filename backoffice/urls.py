@@ -9,6 +9,7 @@ admin.site.index_title = "Numbers, subscribers and staff"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
-    # Staff screens outside the admin (transfers, approvals), in the admin's look.
+    # Staff screens outside the admin (transfers, approvals, complaints), in the admin's look.
     path("", include("numbers.urls")),
+    path("", include("complaints.urls")),
 ]

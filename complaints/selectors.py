@@ -103,9 +103,11 @@ def complaint_search(*, queryset: QuerySet[Complaint], term: str) -> QuerySet[Co
         links = ComplaintNumber.objects.filter(number__in=numbers.values("pk")[:50], complaint=OuterRef("pk"))
         conditions |= Q(Exists(links))
     document = normalize_document_number(term)
-    subscribers = Subscriber.objects.filter(
-        Q(id_document_number=document) | Q(full_name__istartswith=term)
-    ).values_list("pk", flat=True)[:50]
+    who = Q(id_document_number=document)
+    if any(ch.isalpha() for ch in term):
+        # A name prefix only for a term with letters: a digits-only term would scan every name.
+        who |= Q(full_name__istartswith=term)
+    subscribers = Subscriber.objects.filter(who).values_list("pk", flat=True)[:50]
     conditions |= Q(complainant_id__in=list(subscribers))
     return queryset.filter(conditions)
 
@@ -365,3 +367,27 @@ def open_complaint_on_number(number_ref) -> Exists:
     return Exists(
         ComplaintNumber.objects.filter(number=number_ref, complaint__state__in=OPEN_COMPLAINT_STATES).order_by()
     )
+
+
+# --- Screens ---------------------------------------------------------------------------------
+# A part of this complaint by its id (never one of another complaint reached by its id).
+
+
+def complaint_block(*, complaint: Complaint, pk: int) -> EmergencyBlock | None:
+    return complaint.blocks.select_related("number", "complaint").filter(pk=pk).first()
+
+
+def complaint_restoration(*, complaint: Complaint, pk: int) -> Restoration | None:
+    return complaint.restorations.select_related("number", "complaint").filter(pk=pk).first()
+
+
+def complaint_offer(*, complaint: Complaint, pk: int) -> CompensationOffer | None:
+    return complaint.offers.select_related("complaint").filter(pk=pk).first()
+
+
+def complaint_regulator_case(*, complaint: Complaint, pk: int) -> RegulatorCase | None:
+    return complaint.regulator_cases.select_related("complaint").filter(pk=pk).first()
+
+
+def complaint_flag(*, complaint: Complaint, pk: int) -> EmployeeFlag | None:
+    return complaint.employee_flags.select_related("complaint", "employee").filter(pk=pk).first()

@@ -13,9 +13,10 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
-from backoffice.adminkit import PortalModelAdmin, ReasonModelForm, report_service_error
+from backoffice.adminkit import PortalModelAdmin, ReasonModelForm, report_service_error, standing_filter
 from staff.selectors import branch_scope, has_branch_perm
 
 from . import services
@@ -45,6 +46,8 @@ from .selectors import holding_list, number_list, number_search, subscriber_list
 BULK_ACTION_LIMIT = 500
 # How many transfer requests the number and subscriber pages list (newest first).
 TRANSFER_ROWS_SHOWN = 20
+# How many complaints the number and subscriber pages list (newest first).
+COMPLAINT_ROWS_SHOWN = 20
 
 
 def screen_url(name: str, *args, query: dict | None = None) -> str | None:
@@ -80,6 +83,74 @@ def transfer_rows(request, queryset) -> list[TransferRequest]:
     for row in rows:
         row.screen_url = screen_url("numbers:transfer_detail", row.pk)
     return rows
+
+
+def complaints_field(request, complaints_of):
+    """The read-only "complaints" field of a number's or a subscriber's page: their
+    complaints in the branches the user sees, newest first, each linked to its admin
+    page and to the complaint screen; one query however many there are.
+
+    ``complaints_of(obj)`` gives the complaints and the query string of the complaint
+    list holding them all. The field needs the request (for the scope), so it is made
+    per request, once: the admin must find the same field in the fieldsets and among
+    the read-only fields.
+    """
+    field = getattr(request, "_portal_complaints_field", None)
+    if field is not None:
+        return field
+
+    @admin.display(description="complaints")
+    def complaints_on_record(obj):
+        from complaints.models import Complaint
+
+        condition, query = complaints_of(obj)
+        rows = list(
+            branch_scope(request.user, "view_branch_numbers")
+            .filter(Complaint.objects.filter(condition), path="branch")
+            .only("pk", "reference", "category", "state", "received_at")
+            .order_by("-received_at", "-id")[:COMPLAINT_ROWS_SHOWN]
+        )
+        if not rows:
+            return "No complaints in the branches you can see."
+        items = format_html_join(
+            "",
+            '<li class="complaint" data-complaint="{}"><a href="{}">{}</a> {}, {}, received {}{}</li>',
+            (
+                (
+                    row.pk,
+                    reverse("admin:complaints_complaint_change", args=[row.pk]),
+                    row.reference,
+                    row.get_category_display(),
+                    row.get_state_display().lower(),
+                    timezone.localtime(row.received_at).strftime("%d %b %Y %H:%M"),
+                    _complaint_screen_link(row.pk),
+                )
+                for row in rows
+            ),
+        )
+        more = ""
+        if len(rows) == COMPLAINT_ROWS_SHOWN:
+            url = f"{reverse('admin:complaints_complaint_changelist')}?{urlencode(query)}"
+            more = format_html('<p><a href="{}">All complaints</a></p>', url)
+        return format_html('<ul class="complaints">{}</ul>{}', items, more)
+
+    request._portal_complaints_field = complaints_on_record
+    return complaints_on_record
+
+
+def _complaint_screen_link(complaint_id: int):
+    url = screen_url("complaints:complaint_detail", complaint_id)
+    if url is None:
+        return ""
+    return format_html(' · <a href="{}" class="complaint-screen-link">Open in complaint handling</a>', url)
+
+
+def number_complaints(number: MobileNumber):
+    return Q(complaint_numbers__number=number), {"q": number.msisdn}
+
+
+def subscriber_complaints(subscriber: Subscriber):
+    return Q(complainant=subscriber), {"complainant__id__exact": subscriber.pk}
 
 
 class ScopedBranchFilter(admin.SimpleListFilter):
@@ -202,10 +273,11 @@ class MobileNumberAdmin(PortalModelAdmin):
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return ((None, {"fields": ("msisdn", "branch", "change_reason")}),)
-        return super().get_fieldsets(request, obj)
+        complaints = complaints_field(request, number_complaints)
+        return (*super().get_fieldsets(request, obj), ("Complaints", {"fields": (complaints,)}))
 
     def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.readonly_fields
+        return () if obj is None else (*self.readonly_fields, complaints_field(request, number_complaints))
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "branch":
@@ -510,6 +582,13 @@ class SubscriberAdmin(PortalModelAdmin):
     def masked_document(self, obj):
         return obj.masked_document
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if obj is None:
+            return fields
+        # As complainant, in the branches the user sees.
+        return (*fields, complaints_field(request, subscriber_complaints))
+
     def has_change_permission(self, request, obj=None) -> bool:
         if not super().has_change_permission(request, obj):
             return False
@@ -775,17 +854,9 @@ class TransferConsentAdmin(SignedFormOnFile, EvidenceAdmin):
         return obj.request.number
 
 
-class TransferLockStateFilter(admin.SimpleListFilter):
-    title = "lock"
-    parameter_name = "lock"
-
-    def lookups(self, request, model_admin):
-        return [("active", "In force"), ("lifted", "Lifted")]
-
-    def queryset(self, request, queryset):
-        if self.value() in ("active", "lifted"):
-            return queryset.filter(lifted_at__isnull=self.value() == "active")
-        return queryset
+TransferLockStateFilter = standing_filter(
+    field="lifted_at", title="lock", standing=("active", "In force"), ended=("lifted", "Lifted")
+)
 
 
 @admin.register(TransferLock)

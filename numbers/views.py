@@ -23,6 +23,7 @@ from django.utils.functional import cached_property
 from django.views.decorators.http import require_POST
 
 from backoffice.adminkit import CappedCountPaginator
+from complaints import selectors as complaint_selectors
 from staff.selectors import branch_scope, has_branch_perm
 
 from . import selectors, services
@@ -38,6 +39,7 @@ from .forms import (
 from .models import TransferRequest
 
 PER_PAGE = 50
+COMPLAINT_APPROVALS_SHOWN = 50  # restorations and offers awaiting approval, oldest first
 
 
 class RowPaginator(CappedCountPaginator):
@@ -367,6 +369,10 @@ def approval_queue(request):
     page = paginator.get_page(request.GET.get("page"))
     rows = selectors.attach_risk_flags(page.object_list)
     tabs = [("", "All open"), *((s.value, s.label) for s in TransferState if s in OPEN_TRANSFER_STATES)]
+    # The complaints' four-eyes decisions wait here too, each linking to its complaint.
+    shown = COMPLAINT_APPROVALS_SHOWN
+    restorations = list(complaint_selectors.restorations_awaiting(user=request.user)[: shown + 1])
+    offers = list(complaint_selectors.offers_awaiting(user=request.user)[: shown + 1])
     return _render(
         request,
         "numbers/approvals/queue.html",
@@ -377,6 +383,10 @@ def approval_queue(request):
             "rows": rows,
             "state": state,
             "tabs": tabs,
+            "restorations": restorations[:shown],
+            "more_restorations": len(restorations) > shown,
+            "offers": offers[:shown],
+            "more_offers": len(offers) > shown,
         },
     )
 

@@ -3,8 +3,10 @@ after commit, a second supervisor, and moving service-written rows in time."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from numbers.models import (
     ConsentCode,
@@ -79,3 +81,30 @@ def back_date(model, pk: int, **fields) -> None:
     """Test setup: move a service-written row back in time (the services take now)."""
     with service_write_scope():
         assert model.objects.filter(pk=pk).update(**fields) == 1
+
+
+RACE_TIMEOUT = 60  # seconds; a deadlock fails the test instead of hanging it
+
+
+def race(*calls):
+    """Run each call in its own thread, released together by a barrier; return what
+    each returned or raised, in the order given (for the PostgreSQL race tests)."""
+    barrier = threading.Barrier(len(calls), timeout=RACE_TIMEOUT)
+    outcomes: list = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            barrier.wait()
+            outcomes[index] = call()
+        except Exception as exc:  # noqa: BLE001 - the outcome under test
+            outcomes[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(RACE_TIMEOUT)
+    assert not any(thread.is_alive() for thread in threads), "a racer did not finish"
+    return outcomes

@@ -223,3 +223,139 @@ def test_raw_sql_cannot_borrow_an_executed_request(agent_a, supervisor_a, branch
 
     _raw_insert_transfer_holding(number_id=number.pk, subscriber_id=newcomer.pk, request_id=request.pk)
     assert Holding.objects.get(transfer_request=request).subscriber == newcomer
+
+
+# --- A restoration holding follows an executed restoration (complaints migration 0003) ------
+
+RESTORATION_TRIGGER_MESSAGE = "must follow an approved restoration"
+
+
+def _raw_insert_restoration_holding(*, number_id: int, subscriber_id: int) -> None:
+    """A closed holding, so the one-open-holding index is not what refuses it."""
+    now = timezone.now()
+    started, ended = (connection.ops.adapt_datetimefield_value(at) for at in (now - timedelta(days=1), now))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO numbers_holding (number_id, subscriber_id, started_at, start_reason, start_note, "
+            "ended_at, end_reason, end_note, transfer_request_id) VALUES (%s, %s, %s, %s, '', %s, %s, '', NULL)",
+            [number_id, subscriber_id, started, HoldingStartReason.RESTORATION, ended, HoldingEndReason.RESTORATION],
+        )
+
+
+def _refused_by_restoration_trigger(action) -> None:
+    with pytest.raises(IntegrityError) as exc, transaction.atomic():
+        action()
+    assert RESTORATION_TRIGGER_MESSAGE in str(exc.value)
+
+
+@pytest.fixture
+def restoration_asked(agent_b, supervisor_a, handler_a, holder, newcomer, active):
+    """The incident up to the request: a wrongful transfer, the complaint, the block and
+    a restoration to the holder, awaiting approval."""
+    from complaints import services as cs
+    from complaints.choices import ComplaintCategory
+    from complaints.tests.casework import new_complaint, wrongful_transfer
+
+    wrongful_transfer(number=active, to=newcomer, agent=agent_b, supervisor=supervisor_a)
+    complaint = new_complaint(
+        actor=handler_a, complainant=holder, numbers=[active], category=ComplaintCategory.UNAUTHORISED_TRANSFER
+    )
+    cs.complaint_block_number(complaint=complaint, number=active, actor=handler_a, reason="stop misuse")
+    return cs.restoration_request(complaint=complaint, number=active, actor=handler_a, reason="give back")
+
+
+def test_raw_sql_cannot_insert_a_restoration_holding_without_an_approved_restoration(restoration_asked, agent_a):
+    number = restoration_asked.number
+    before = _ledger(number)
+    _refused_by_restoration_trigger(
+        lambda: _raw_insert_restoration_holding(number_id=number.pk, subscriber_id=restoration_asked.to_subscriber_id)
+    )
+    # Nor for a number with no restoration at all.
+    other = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=number.branch)
+    _refused_by_restoration_trigger(
+        lambda: _raw_insert_restoration_holding(number_id=other.pk, subscriber_id=other.holder_id)
+    )
+    assert _ledger(number) == before
+
+
+def test_the_orm_cannot_hand_a_number_back_without_an_approved_restoration(restoration_asked):
+    """Even inside the services' write scope, past every Python guard."""
+    number = restoration_asked.number
+    before = _ledger(number)
+
+    def close_and_hand_back():
+        now = timezone.now()
+        with service_write_scope():
+            Holding.objects.filter(number=number, ended_at__isnull=True).update(
+                ended_at=now, end_reason=HoldingEndReason.RESTORATION
+            )
+            Holding.objects.create(
+                number=number,
+                subscriber=restoration_asked.to_subscriber,
+                started_at=now,
+                start_reason=HoldingStartReason.RESTORATION,
+            )
+
+    _refused_by_restoration_trigger(close_and_hand_back)
+    assert _ledger(number) == before
+
+
+def test_raw_sql_cannot_turn_a_holding_into_a_restoration(restoration_asked):
+    holding = Holding.objects.open().get(number=restoration_asked.number)
+    before = _ledger(restoration_asked.number)
+    _refused_by_restoration_trigger(
+        lambda: _raw_update_holding(holding.pk, start_reason=HoldingStartReason.RESTORATION, transfer_request_id=None)
+    )
+    assert _ledger(restoration_asked.number) == before
+
+
+def test_the_restoration_approval_passes_the_trigger_once(restoration_asked, supervisor_a):
+    """The allowed side: the service marks the restoration executed before the holding;
+    once it has opened its holding, it vouches for no other."""
+    from complaints import services as cs
+
+    restoration = cs.restoration_approve(restoration=restoration_asked, actor=supervisor_a, reason="ID checked")
+    holding = Holding.objects.open().get(number=restoration.number)
+    assert (holding.start_reason, holding.subscriber_id) == (
+        HoldingStartReason.RESTORATION,
+        restoration.to_subscriber_id,
+    )
+    assert restoration.opened_holding == holding
+
+    before = _ledger(restoration.number)
+    _refused_by_restoration_trigger(
+        lambda: _raw_insert_restoration_holding(
+            number_id=restoration.number_id, subscriber_id=restoration.to_subscriber_id
+        )
+    )
+    assert _ledger(restoration.number) == before
+
+
+@pytest.mark.parametrize("wrong", ["subscriber", "number"])
+def test_raw_sql_cannot_borrow_an_executed_restoration(restoration_asked, supervisor_a, wrong):
+    """An executed restoration vouches only for its own number and rightful holder."""
+    from complaints.choices import RestorationState
+    from complaints.models import Restoration
+
+    number = restoration_asked.number
+    # Test setup: an executed restoration whose holding is not written yet.
+    with service_write_scope():
+        Restoration.objects.filter(pk=restoration_asked.pk).update(
+            state=RestorationState.EXECUTED,
+            decided_by=supervisor_a,
+            decided_at=timezone.now(),
+            decision_reason="checked",
+        )
+    elsewhere = number_in_state(NumberStatus.AVAILABLE, actor=supervisor_a, branch=number.branch)
+    row = {
+        "subscriber": {"number_id": number.pk, "subscriber_id": SubscriberFactory().pk},
+        "number": {"number_id": elsewhere.pk, "subscriber_id": restoration_asked.to_subscriber_id},
+    }[wrong]
+
+    _refused_by_restoration_trigger(lambda: _raw_insert_restoration_holding(**row))
+    assert not Holding.objects.filter(start_reason=HoldingStartReason.RESTORATION).exists()
+
+    _raw_insert_restoration_holding(number_id=number.pk, subscriber_id=restoration_asked.to_subscriber_id)
+    assert Holding.objects.get(start_reason=HoldingStartReason.RESTORATION).subscriber_id == (
+        restoration_asked.to_subscriber_id
+    )

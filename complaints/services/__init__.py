@@ -17,6 +17,7 @@ from .blocks import (
     restoration_request,
 )
 from .calendar import calendar_load_holidays
+from .configuration import sla_table_activate
 from .handling import (
     complaint_acknowledge,
     complaint_add_number,
@@ -74,4 +75,5 @@ __all__ = [
     "restoration_reject",
     "restoration_request",
     "sla_rule_for",
+    "sla_table_activate",
 ]

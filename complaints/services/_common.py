@@ -48,6 +48,8 @@ def is_assigned_handler(actor, complaint: Complaint) -> bool:
     handles complaints for its branch."""
     return (
         is_working(actor)
+        # A superuser holds every permission: it is the handler only of what is assigned to it.
+        and (not actor.is_superuser or complaint.assigned_to_id == actor.pk)
         and actor.has_perm(HANDLE_PERM, complaint)
         and has_branch_perm(actor, "handle_branch_complaints", complaint.branch_id)
     )

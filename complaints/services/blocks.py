@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from backoffice.history import require_reason
-from numbers.choices import NumberStatus
+from numbers.choices import HELD_STATUSES, NumberStatus
 from numbers.models import Holding, MobileNumber, Subscriber
 from numbers.msisdn import format_msisdn
 from numbers.services import number_block, number_restore, number_unblock
@@ -47,6 +47,12 @@ def complaint_block_number(*, complaint: Complaint, number: MobileNumber, actor,
     require_handler(actor, complaint, "block its numbers")
     require_open(complaint, "block a number")
     _check_number_branch(current, complaint.branch)
+    if current.status not in HELD_STATUSES:
+        raise ValidationError(
+            "%(msisdn)s is %(status)s and held by nobody: only a number someone holds can be blocked.",
+            params={"msisdn": current.msisdn, "status": current.get_status_display().lower()},
+            code="not_held",
+        )
     standing = EmergencyBlock.objects.filter(number=current, lifted_at__isnull=True).select_related("complaint").first()
     if standing is not None:
         raise ValidationError(
@@ -57,7 +63,6 @@ def complaint_block_number(*, complaint: Complaint, number: MobileNumber, actor,
     if not ComplaintNumber.objects.filter(complaint=complaint, number=current).exists():
         _link_number(complaint, current, actor=actor, reason=f"Blocked from this complaint: {reason}", now=now)
     if current.status != NumberStatus.BLOCKED:
-        # number_block refuses a number that is not held, with the lifecycle's own message.
         number_block(number=current, actor=actor, reason=f"Emergency block, complaint {complaint.reference}: {reason}")
     block = EmergencyBlock(complaint=complaint, number=current, blocked_at=now, blocked_by=actor, reason=reason)
     save(block, actor=actor, reason=reason)
@@ -205,6 +210,11 @@ def restoration_approval_blockers(*, restoration: Restoration, actor) -> list[st
         blockers.append(f"The restoration is {restoration.get_state_display().lower()}.")
     if restoration.number.holder_id != restoration.from_holder_id:
         blockers.append("The number's holder changed since the request.")
+    elif restoration.state == RestorationState.AWAITING_APPROVAL:
+        try:
+            _check_restorable(complaint, restoration.number, restoration.to_subscriber)
+        except ValidationError as exc:
+            blockers.extend(exc.messages)
     return blockers
 
 
@@ -263,6 +273,9 @@ def restoration_approve(*, restoration: Restoration, actor, reason: str) -> Rest
 @transaction.atomic
 def restoration_reject(*, restoration: Restoration, actor, reason: str) -> Restoration:
     reason = require_reason(reason)
+    # The number first, as restoration_approve does: a rejection racing an approval
+    # queues behind it instead of deadlocking on the number's row.
+    MobileNumber.objects.select_for_update().get(pk=restoration.number_id)
     complaint = locked_complaint(restoration.complaint)
     restoration = _locked_restoration(restoration)
     if not is_branch_supervisor(actor, complaint):
@@ -289,6 +302,7 @@ def restoration_reject(*, restoration: Restoration, actor, reason: str) -> Resto
 def restoration_cancel(*, restoration: Restoration, actor, reason: str) -> Restoration:
     """The handler withdraws the request (asked too soon, wrong subscriber)."""
     reason = require_reason(reason)
+    MobileNumber.objects.select_for_update().get(pk=restoration.number_id)
     complaint = locked_complaint(restoration.complaint)
     restoration = _locked_restoration(restoration)
     require_handler(actor, complaint, "cancel restorations")

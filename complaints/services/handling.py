@@ -71,10 +71,17 @@ def _clocks(rule: SlaRule, start: datetime, *, include_acknowledge: bool = True)
     calendar = rule.table.calendar.as_calendar(around=start)
     warn = rule.table.warn_percent
     clocks = {}
-    if include_acknowledge:
-        due = sla.deadline(calendar, start, rule.acknowledge_within, rule.acknowledge_unit)
-        clocks |= {"acknowledge_due_at": due, "acknowledge_warn_at": sla.warning_time(start, due, warn)}
-    due = sla.deadline(calendar, start, rule.resolve_within, rule.resolve_unit)
+    try:
+        if include_acknowledge:
+            due = sla.deadline(calendar, start, rule.acknowledge_within, rule.acknowledge_unit)
+            clocks |= {"acknowledge_due_at": due, "acknowledge_warn_at": sla.warning_time(start, due, warn)}
+        due = sla.deadline(calendar, start, rule.resolve_within, rule.resolve_unit)
+    except ValueError as exc:  # a calendar without working days, an unknown unit: configuration, not input
+        raise ValidationError(
+            "The SLA table %(table)s cannot set a deadline (%(error)s); an administrator must fix its calendar.",
+            params={"table": rule.table.name, "error": str(exc).rstrip(".")},
+            code="sla_misconfigured",
+        ) from exc
     return clocks | {"resolve_due_at": due, "resolve_warn_at": sla.warning_time(start, due, warn)}
 
 
@@ -145,7 +152,10 @@ def complaint_create(
     if received_at > now:
         raise ValidationError("The complaint cannot have been received in the future.", code="received_future")
     if received_at < now - timedelta(days=90):
-        raise ValidationError("A complaint received more than 90 days ago is entered by a supervisor.", code="old")
+        raise ValidationError(
+            "A complaint is entered within 90 days of its receipt; older ones go to the regulator's process.",
+            code="old",
+        )
     reason = require_reason(reason or f"Complaint received ({Channel(channel).label.lower()})")
 
     rule = sla_rule_for(category=category, severity=severity)
@@ -215,6 +225,8 @@ def _link_number(complaint: Complaint, number: MobileNumber, *, actor, reason: s
 @transaction.atomic
 def complaint_add_number(*, complaint: Complaint, number: MobileNumber, actor, reason: str) -> ComplaintNumber:
     reason = require_reason(reason)
+    # The number first, as blocking does: adding and blocking it at once queue instead of deadlocking.
+    number = MobileNumber.objects.select_for_update().get(pk=number.pk)
     complaint = locked_complaint(complaint)
     require_handler(actor, complaint, "add numbers to it")
     require_open(complaint, "add numbers")

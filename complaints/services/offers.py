@@ -254,18 +254,24 @@ def offer_expire_due(*, now: datetime | None = None, batch: int = 1000) -> int:
     now = now or timezone.now()
     done = 0
     due = CompensationOffer.objects.filter(state__in=LIVE_OFFER_STATES, valid_until__lte=now)
-    for pk in list(due.values_list("pk", flat=True)[:batch]):
+    for pk, complaint_id in list(due.values_list("pk", "complaint_id")[:batch]):
         with transaction.atomic():
+            # The complaint first, as every offer service locks it: an answer being
+            # recorded right now is skipped (the next run sees it) instead of deadlocking.
+            complaint = (
+                Complaint.objects.select_for_update(skip_locked=True, of=("self",)).filter(pk=complaint_id).first()
+            )
+            if complaint is None:
+                continue
             offer = (
-                CompensationOffer.objects.select_for_update(skip_locked=True, of=("self",))
+                CompensationOffer.objects.select_for_update(of=("self",))
                 .filter(pk=pk, state__in=LIVE_OFFER_STATES, valid_until__lte=now)
-                .select_related("complaint")
                 .first()
             )
             if offer is None:
                 continue
             text = f"Expired: no answer by {local(offer.valid_until)}."
             _close(offer, state=OfferState.EXPIRED, actor=None, reason=text, now=now)
-            _event(offer, offer.complaint, actor=None, text=text)
+            _event(offer, complaint, actor=None, text=text)
             done += 1
     return done

@@ -934,8 +934,8 @@ def _cycle_holding(number, actor):
     return services.number_sell(number=number, subscriber=SubscriberFactory(), actor=actor, reason="resale")
 
 
-# Includes the transfer lock and the transfer requests (one query each, whatever their number).
-NUMBER_PAGE_QUERIES = {"agent_a": 11, "admin_user": 8}
+# Includes the transfer lock, the transfer requests and the complaints (one query each, whatever their number).
+NUMBER_PAGE_QUERIES = {"agent_a": 12, "admin_user": 9}
 
 
 @pytest.mark.parametrize("persona", sorted(NUMBER_PAGE_QUERIES))

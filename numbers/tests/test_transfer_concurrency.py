@@ -3,45 +3,16 @@ decide who wins. SQLite serializes writers anyway, so these run on PostgreSQL on
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 
 from numbers import services
 from numbers.choices import ConsentParty, HoldingStartReason, NumberStatus, TransferState
 from numbers.models import Holding, MobileNumber, TransferRequest
 from tests.factories import SubscriberFactory, consent_in_person, number_in_state
-from tests.helpers import make_supervisor
+from tests.helpers import make_supervisor, race
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
-
-TIMEOUT = 60  # seconds; a deadlock fails the test instead of hanging it
-
-
-def race(*calls):
-    """Run each call in its own thread, released together by a barrier; return what
-    each returned or raised, in the order given."""
-    barrier = threading.Barrier(len(calls), timeout=TIMEOUT)
-    outcomes: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            outcomes[index] = call()
-        except Exception as exc:  # noqa: BLE001 - the outcome under test
-            outcomes[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(TIMEOUT)
-    assert not any(thread.is_alive() for thread in threads), "a racer did not finish"
-    return outcomes
 
 
 def test_two_supervisors_approving_at_once_execute_one_transfer(admin_user, agent_a, agent_b, supervisor_a, branch_a):

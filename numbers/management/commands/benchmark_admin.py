@@ -1,10 +1,11 @@
 """Measure the admin pages staff use most, at the operator's scale.
 
-Fills the configured database with synthetic numbers, subscribers and holdings
-inside a transaction, times each page through Django's test client (median of
-several runs, query count, peak Python memory), prints the results against the
-targets, and rolls everything back. Use PostgreSQL for numbers that mean
-something: ``DATABASE_URL=postgres://... make benchmark BENCH_ARGS="--numbers 1000000"``.
+Fills the configured database with synthetic numbers, subscribers, holdings,
+transfer requests and complaints inside a transaction, times each page through
+Django's test client (median of several runs, query count, peak Python memory),
+prints the results against the targets, and rolls everything back. Use PostgreSQL
+for numbers that mean something:
+``DATABASE_URL=postgres://... make benchmark BENCH_ARGS="--numbers 1000000 --complaints 50000"``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from complaints.choices import Channel, ComplaintCategory, ComplaintState, EventKind, Severity
+from complaints.models import Complaint, ComplaintEvent, ComplaintNumber, SlaRule
 from numbers.choices import (
     ConsentMethod,
     ConsentParty,
@@ -60,6 +64,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--transfers", type=int, default=None, help="Transfer requests (default: one per ten numbers)."
         )
+        parser.add_argument(
+            "--complaints", type=int, default=None, help="Complaints (default: one per twenty numbers)."
+        )
         parser.add_argument("--repeat", type=int, default=7)
         parser.add_argument("--strict", action="store_true", help="Exit non-zero when a target is missed.")
 
@@ -73,7 +80,8 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 transfers = options["transfers"] if options["transfers"] is not None else options["numbers"] // 10
-                fixtures = self._fill(options["numbers"], options["subscribers"], transfers)
+                complaints = options["complaints"] if options["complaints"] is not None else options["numbers"] // 20
+                fixtures = self._fill(options["numbers"], options["subscribers"], transfers, complaints)
                 results = self._measure(fixtures, options["repeat"])
                 raise _Rollback
         except _Rollback:
@@ -84,7 +92,7 @@ class Command(BaseCommand):
 
     # --- Synthetic data ------------------------------------------------------
 
-    def _fill(self, how_many: int, subscriber_count: int, transfer_count: int) -> dict:
+    def _fill(self, how_many: int, subscriber_count: int, transfer_count: int, complaint_count: int) -> dict:
         started = time.perf_counter()
         branch = Branch.objects.create(code="bench-branch", name="Benchmark branch")
         User = get_user_model()
@@ -124,6 +132,7 @@ class Command(BaseCommand):
                     if number.holder is not None
                 )
         self._fill_transfers(transfer_count, branch=branch, requester=requester, subscribers=subscribers, now=now)
+        self._fill_complaints(complaint_count, branch=branch, handler=requester, now=now)
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
@@ -131,7 +140,13 @@ class Command(BaseCommand):
         active = MobileNumber.objects.filter(status=NumberStatus.ACTIVE).order_by("pk").first()
         available = MobileNumber.objects.filter(status=NumberStatus.AVAILABLE).order_by("pk").first()
         waiting = TransferRequest.objects.filter(state=TransferState.AWAITING_APPROVAL).order_by("pk").first()
-        return {"user": user, "active": active, "available": available, "transfer": waiting}
+        # The complaint staff open: one still open, with its numbers and timeline.
+        complaints = Complaint.objects.order_by("pk")
+        complaint = (
+            complaints.filter(state=ComplaintState.INVESTIGATING).first()
+            or complaints.filter(state__in=[ComplaintState.NEW, ComplaintState.ACKNOWLEDGED]).first()
+        )
+        return {"user": user, "active": active, "available": available, "transfer": waiting, "complaint": complaint}
 
     def _fill_transfers(self, how_many: int, *, branch, requester, subscribers, now) -> None:
         """Mostly closed requests (the history staff page through), one in fifty
@@ -188,6 +203,73 @@ class Command(BaseCommand):
                     for party in ConsentParty.values
                 )
 
+    def _fill_complaints(self, how_many: int, *, branch, handler, now) -> None:
+        """Complaints about held numbers over the last two years: most closed, one in
+        ten still open (the queue's real load), each with its number and a received and
+        an acknowledged event; every hundredth an unauthorised transfer."""
+        rule = SlaRule.objects.filter(table__is_active=True, category="", severity="").first()
+        held = list(
+            MobileNumber.objects.filter(status=NumberStatus.ACTIVE).values_list("pk", "holder_id")[: max(how_many, 1)]
+        )
+        if rule is None or not held or how_many < 1:
+            return
+        open_states = (ComplaintState.NEW, ComplaintState.ACKNOWLEDGED, ComplaintState.INVESTIGATING)
+        categories = (ComplaintCategory.BILLING, ComplaintCategory.SERVICE_QUALITY, ComplaintCategory.OTHER)
+        with service_write_scope():
+            for batch in _batches(how_many):
+                complaints = []
+                for i in batch:
+                    received = now - timedelta(minutes=17 * i % (730 * 24 * 60) + 5)
+                    state = open_states[i // 10 % 3] if i % 10 == 0 else ComplaintState.CLOSED
+                    transfer = i % 100 == 0
+                    complaint = Complaint(
+                        reference=f"C-2000-{i:07d}",
+                        complainant_id=held[i % len(held)][1],
+                        category=ComplaintCategory.UNAUTHORISED_TRANSFER if transfer else categories[i % 3],
+                        severity=Severity.CRITICAL if transfer else Severity.MEDIUM,
+                        channel=Channel.PHONE,
+                        description="Benchmark complaint",
+                        branch=branch,
+                        assigned_to=handler,
+                        state=state,
+                        received_at=received,
+                        created_by=handler,
+                        sla_rule=rule,
+                        acknowledge_due_at=received + timedelta(days=2),
+                        acknowledge_warn_at=received + timedelta(days=1, hours=12),
+                        resolve_due_at=received + timedelta(days=21),
+                        resolve_warn_at=received + timedelta(days=16),
+                        block_due_at=received + timedelta(hours=24) if transfer else None,
+                        block_warn_at=received + timedelta(hours=18) if transfer else None,
+                    )
+                    if state != ComplaintState.NEW:
+                        complaint.acknowledged_at = received + timedelta(hours=2)
+                        complaint.acknowledged_by = handler
+                    if state == ComplaintState.CLOSED:
+                        complaint.resolved_at = complaint.closed_at = received + timedelta(days=3)
+                        complaint.resolved_by = complaint.closed_by = handler
+                        complaint.resolution = "Benchmark: resolved"
+                    complaints.append(complaint)
+                Complaint.objects.bulk_create(complaints)
+                ComplaintNumber.objects.bulk_create(
+                    ComplaintNumber(
+                        complaint=complaint,
+                        number_id=held[i % len(held)][0],
+                        added_at=complaint.received_at,
+                        added_by=handler,
+                    )
+                    for i, complaint in zip(batch, complaints, strict=True)
+                )
+                ComplaintEvent.objects.bulk_create(
+                    ComplaintEvent(complaint=complaint, kind=kind, at=at, actor=handler, text="Benchmark event")
+                    for complaint in complaints
+                    for kind, at in (
+                        (EventKind.RECEIVED, complaint.received_at),
+                        (EventKind.ACKNOWLEDGED, complaint.acknowledged_at),
+                    )
+                    if at is not None
+                )
+
     # --- Measurements --------------------------------------------------------
 
     def _measure(self, fixtures: dict, repeat: int) -> list[tuple[str, str, float, int, int]]:
@@ -211,6 +293,7 @@ class Command(BaseCommand):
         ]
         if fixtures["transfer"] is not None:
             pages.append(("approval page", "form", f"/approvals/{fixtures['transfer'].pk}/"))
+        pages += self._complaint_pages(fixtures["complaint"])
         results = []
         for label, kind, url in pages:
             timings, queries = [], 0
@@ -231,6 +314,36 @@ class Command(BaseCommand):
             tracemalloc.stop()
             results.append((label, kind, statistics.median(timings), queries, peak // 1024))
         return results
+
+    def _complaint_pages(self, complaint) -> list[tuple[str, str, str]]:
+        """The complaint queue, a search and one complaint, on the screens and in the admin.
+        The screens are left out (and said so) where complaints.urls is not installed."""
+        if complaint is None:
+            self.stdout.write("No complaints filled: the complaint pages are not measured.")
+            return []
+        msisdn = complaint.numbers.values_list("msisdn", flat=True).first()
+        pages = [
+            ("complaints list (admin)", "list", "/admin/complaints/complaint/"),
+            (
+                "complaint search by reference (admin)",
+                "search",
+                f"/admin/complaints/complaint/?q={complaint.reference}",
+            ),
+            ("complaint page (admin)", "form", f"/admin/complaints/complaint/{complaint.pk}/change/"),
+        ]
+        try:
+            queue = reverse("complaints:complaint_list")
+            detail = reverse("complaints:complaint_detail", args=[complaint.pk])
+        except NoReverseMatch:
+            self.stdout.write("The complaint screens are not installed: /complaints/ is not measured.")
+            return pages
+        national = "0" + msisdn.removeprefix("+855")
+        return [
+            ("complaint queue (branch, open)", "list", f"{queue}?queue=branch"),
+            ("complaint search, MSISDN (any state)", "search", f"{queue}?queue=branch&state=&q={national}"),
+            ("complaint page", "form", detail),
+            *pages,
+        ]
 
     def _report(self, results) -> int:
         missed = 0

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from complaints.demo import demo_walkthrough, seed_complaints
 from numbers.demo import seed_numbers, seed_subscribers, seed_transfers
 from staff.personas import PERSONAS, demo_password, ensure_branches, ensure_personas
 
@@ -14,7 +15,9 @@ TRY_THE_FLOW = (
 
 
 class Command(BaseCommand):
-    help = "Seed demo branches, personas, subscribers, numbers and transfer requests (idempotent; DEBUG only)."
+    help = (
+        "Seed demo branches, personas, subscribers, numbers, transfer requests and complaints (idempotent; DEBUG only)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--subscribers", type=int, default=300)
@@ -33,7 +36,8 @@ class Command(BaseCommand):
             subscribers = seed_subscribers(actor=actor, branches=branches, count=options["subscribers"])
             created = seed_numbers(actor=actor, branches=branches, subscribers=subscribers)
             transfers = seed_transfers(users=users, subscribers=subscribers)
-        # The SMS of the transfers (holder notices) reach the outbox when the block above commits.
+            complaints = seed_complaints(users=users, subscribers=subscribers)
+        # The SMS of the transfers and complaints reach the outbox when the block above commits.
         if created:
             summary = ", ".join(f"{count} {state}" for state, count in created.items())
             self.stdout.write(f"Created numbers: {summary}.")
@@ -47,6 +51,14 @@ class Command(BaseCommand):
         for label, outcome in transfers.items():
             if outcome.startswith("skipped"):
                 self.stdout.write(f"  {label}: {outcome}")
+        made = [label for label, outcome in complaints.items() if outcome in ("created", "refreshed")]
+        if made:
+            self.stdout.write(f"Created complaint demo: {', '.join(made)}.")
+        else:
+            self.stdout.write("Demo complaints already present; nothing to add.")
+        for label, outcome in complaints.items():
+            if outcome.startswith("skipped"):
+                self.stdout.write(f"  {label}: {outcome}")
         self.stdout.write("")
         self.stdout.write("Demo logins (http://127.0.0.1:8000/admin/):")
         self.stdout.write(f"  {'user':<14} {'role':<20} {'branches':<20} password")
@@ -56,4 +68,8 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write("Try a dual-consent transfer:")
         for line in TRY_THE_FLOW:
+            self.stdout.write(f"  {line}")
+        self.stdout.write("")
+        self.stdout.write("Try the complaint incident:")
+        for line in demo_walkthrough(SITE):
             self.stdout.write(f"  {line}")

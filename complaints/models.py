@@ -20,6 +20,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
+from numbers.choices import NumberStatus
 from numbers.models import (
     Branch,
     Holding,
@@ -455,6 +456,12 @@ class EmergencyBlock(UndeletableModel):
     blocked_at = models.DateTimeField(default=timezone.now)
     blocked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     reason = models.TextField()
+    status_before = models.CharField(
+        max_length=12,
+        choices=NumberStatus.choices,
+        default=NumberStatus.ACTIVE,
+        help_text="The number's status when it was blocked: lifting the block returns it there.",
+    )
     lifted_at = models.DateTimeField(null=True, blank=True)
     lifted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -773,7 +780,8 @@ class EmployeeFlag(UndeletableModel):
         return f"Flag #{self.pk}"
 
 
-for _model in (
+# The complaint case: evidence written only by the complaint services.
+CASE_MODELS: tuple[type[models.Model], ...] = (
     Complaint,
     ComplaintNumber,
     ComplaintEvent,
@@ -783,5 +791,7 @@ for _model in (
     RegulatorCase,
     RegulatorResponse,
     EmployeeFlag,
-):
+)
+
+for _model in CASE_MODELS:
     pre_save.connect(guard_service_written, sender=_model, dispatch_uid=f"guard_{_model.__name__}")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from numbers.models import Holding, MobileNumber, Subscriber, TransferRequest, normalize_document_number
@@ -25,6 +25,7 @@ from .models import (
     EmergencyBlock,
     EmployeeFlag,
     RegulatorCase,
+    RegulatorResponse,
     Restoration,
 )
 
@@ -197,7 +198,9 @@ def complaint_numbers(complaint: Complaint) -> list[MobileNumber]:
 
 
 def complaint_offers(complaint: Complaint) -> QuerySet[CompensationOffer]:
-    return complaint.offers.select_related("proposed_by", "approved_by", "offered_by").order_by("proposed_at", "id")
+    return complaint.offers.select_related(
+        "proposed_by", "approved_by", "offered_by", "response_recorded_by", "closed_by"
+    ).order_by("proposed_at", "id")
 
 
 def complaint_restorations(complaint: Complaint) -> QuerySet[Restoration]:
@@ -207,7 +210,8 @@ def complaint_restorations(complaint: Complaint) -> QuerySet[Restoration]:
 
 
 def complaint_regulator_cases(complaint: Complaint) -> list[RegulatorCase]:
-    return list(complaint.regulator_cases.prefetch_related("responses").select_related("recorded_by"))
+    responses = Prefetch("responses", queryset=RegulatorResponse.objects.select_related("recorded_by"))
+    return list(complaint.regulator_cases.prefetch_related(responses).select_related("recorded_by"))
 
 
 def complaint_flags(complaint: Complaint) -> QuerySet[EmployeeFlag]:

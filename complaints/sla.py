@@ -108,3 +108,14 @@ def calendar_from_days(*, timezone: str, weekdays: Collection[int], day_start: t
         day_end=day_end,
         holidays=frozenset(holidays),
     )
+
+
+def format_duration(delta: timedelta | None) -> str:
+    """How staff read a clock: "under 1 min", "42 min", "26 h 05 min"."""
+    if delta is None:
+        return ""
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    if minutes == 0:
+        return "under 1 min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"

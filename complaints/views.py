@@ -11,7 +11,6 @@ redirects back to the complaint (post/redirect/get).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 
 from django import forms
 from django.conf import settings
@@ -29,7 +28,7 @@ from django.views.decorators.http import require_POST
 from backoffice.adminkit import CappedCountPaginator, report_service_error
 from numbers import services as number_services
 from numbers.msisdn import format_msisdn
-from staff.selectors import branch_scope
+from staff.selectors import branch_scope, display_name
 
 from . import selectors, services
 from .choices import (
@@ -60,6 +59,7 @@ from .forms import (
 )
 from .models import Complaint
 from .money import format_money
+from .sla import format_duration
 
 PER_PAGE = 50
 DETAIL = "complaints:complaint_detail"
@@ -138,22 +138,6 @@ def _post_action(
     else:
         _report_form_errors(request, form, what)
     return redirect(DETAIL, pk=complaint.pk)
-
-
-def duration(delta: timedelta | None) -> str:
-    if delta is None:
-        return ""
-    minutes = max(int(delta.total_seconds() // 60), 0)
-    if minutes == 0:
-        return "under 1 min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
-
-
-def _name(user) -> str:
-    if user is None:
-        return "system"
-    return user.get_full_name() or user.get_username()
 
 
 # --- The queue ---------------------------------------------------------------------
@@ -394,8 +378,10 @@ def _detail_context(request, complaint: Complaint) -> dict:
         "clocks": _clocks(complaint, now),
         "sla": SlaStatus(complaint.sla_status(now)),
         "breaches": complaint.breaches_on_record,
-        "time_to_block": duration(complaint.time_to_block),
-        "block_within": duration(complaint.block_due_at - complaint.received_at) if complaint.block_due_at else "",
+        "time_to_block": format_duration(complaint.time_to_block),
+        "block_within": format_duration(complaint.block_due_at - complaint.received_at)
+        if complaint.block_due_at
+        else "",
         "numbers": numbers,
         "blocks": blocks,
         "restorations": restorations,
@@ -518,7 +504,7 @@ def complaint_assign(request, pk: int):
         services.complaint_assign(
             complaint=complaint, assignee=data["assignee"], actor=request.user, reason=data["reason"]
         )
-        return f"Complaint {complaint.reference} assigned to {_name(data['assignee'])}."
+        return f"Complaint {complaint.reference} assigned to {display_name(data['assignee'])}."
 
     return _post_action(request, complaint, form, perform, what="Assignment")
 
@@ -561,7 +547,7 @@ def complaint_block(request, pk: int):
         block = services.complaint_block_number(
             complaint=complaint, number=form.chosen_number, actor=request.user, reason=data["reason"]
         )
-        taken = duration(block.blocked_at - complaint.received_at)
+        taken = format_duration(block.blocked_at - complaint.received_at)
         return f"{format_msisdn(form.chosen_number.msisdn)} blocked, {taken} after the complaint was received."
 
     return _post_action(request, complaint, form, perform, what="Block")
@@ -794,7 +780,7 @@ def employee_flag(request, pk: int):
         flag = services.employee_flag(
             complaint=complaint, change=data["change"], actor=request.user, reason=data["reason"]
         )
-        return f"{_name(flag.employee)} ({flag.employee.get_username()}) flagged for review."
+        return f"{display_name(flag.employee)} ({flag.employee.get_username()}) flagged for review."
 
     return _post_action(request, complaint, form, perform, what="Employee flag")
 
@@ -808,6 +794,6 @@ def employee_flag_withdraw(request, pk: int, flag_id: int):
 
     def perform(data):
         services.employee_flag_withdraw(flag=flag, actor=request.user, reason=data["reason"])
-        return f"Flag on {_name(flag.employee)} ({flag.employee.get_username()}) withdrawn."
+        return f"Flag on {display_name(flag.employee)} ({flag.employee.get_username()}) withdrawn."
 
     return _post_action(request, complaint, form, perform, what="Withdrawing the flag")

@@ -99,3 +99,10 @@ def clear_scope_cache(user) -> None:
     user.__dict__.pop("_branch_scope_cache", None)
     for attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
         user.__dict__.pop(attr, None)
+
+
+def display_name(user) -> str:
+    """A person as staff read them in messages and timelines; a job has no user."""
+    if user is None:
+        return "system"
+    return user.get_full_name() or user.get_username()

@@ -16,6 +16,7 @@ from sms.choices import SmsPurpose
 
 from ..choices import EventKind, RestorationState
 from ..models import Complaint, ComplaintNumber, EmergencyBlock, Restoration
+from ..sla import format_duration
 from ._common import (
     is_branch_supervisor,
     locked_complaint,
@@ -28,12 +29,6 @@ from ._common import (
     tell_complainant,
 )
 from .handling import _check_number_branch, _link_number
-
-
-def _format_duration(delta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
 @transaction.atomic
@@ -62,9 +57,18 @@ def complaint_block_number(*, complaint: Complaint, number: MobileNumber, actor,
         )
     if not ComplaintNumber.objects.filter(complaint=complaint, number=current).exists():
         _link_number(complaint, current, actor=actor, reason=f"Blocked from this complaint: {reason}", now=now)
+    # Blocked already (from the admin, without a complaint): it was in service before that.
+    status_before = NumberStatus.ACTIVE if current.status == NumberStatus.BLOCKED else current.status
     if current.status != NumberStatus.BLOCKED:
         number_block(number=current, actor=actor, reason=f"Emergency block, complaint {complaint.reference}: {reason}")
-    block = EmergencyBlock(complaint=complaint, number=current, blocked_at=now, blocked_by=actor, reason=reason)
+    block = EmergencyBlock(
+        complaint=complaint,
+        number=current,
+        blocked_at=now,
+        blocked_by=actor,
+        reason=reason,
+        status_before=status_before,
+    )
     save(block, actor=actor, reason=reason)
     if complaint.first_blocked_at is None:
         complaint.first_blocked_at = now
@@ -76,7 +80,7 @@ def complaint_block_number(*, complaint: Complaint, number: MobileNumber, actor,
         kind=EventKind.BLOCKED,
         actor=actor,
         number=current,
-        text=f"{format_msisdn(current.msisdn)} blocked {_format_duration(now - complaint.received_at)} after the "
+        text=f"{format_msisdn(current.msisdn)} blocked {format_duration(now - complaint.received_at)} after the "
         f"complaint: {reason}",
     )
     tell_complainant(
@@ -114,7 +118,13 @@ def complaint_lift_block(*, block: EmergencyBlock, actor, reason: str) -> Emerge
             "A restoration of this number awaits approval: decide or cancel it first.", code="restoration_pending"
         )
     _lift_block(block, actor=actor, reason=reason, now=now)
-    number_unblock(number=block.number, actor=actor, reason=f"Block lifted, complaint {complaint.reference}: {reason}")
+    # Back where it was: a number suspended for an unpaid bill stays suspended.
+    number_unblock(
+        number=block.number,
+        actor=actor,
+        reason=f"Block lifted, complaint {complaint.reference}: {reason}",
+        to_status=block.status_before,
+    )
     record_event(complaint, kind=EventKind.BLOCK_LIFTED, actor=actor, number=block.number, text=reason)
     return block
 

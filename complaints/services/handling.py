@@ -15,7 +15,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from backoffice.history import require_reason
 from numbers.models import Branch, MobileNumber, Subscriber
 from sms.choices import SmsPurpose
-from staff.selectors import has_branch_perm, is_working
+from staff.selectors import display_name, has_branch_perm, is_working
 
 from .. import sla
 from ..choices import (
@@ -192,7 +192,7 @@ def complaint_create(
     for number in numbers:
         _link_number(complaint, number, actor=actor, reason="Named at intake", now=now)
     if complaint.assigned_to_id:
-        record_event(complaint, kind=EventKind.ASSIGNED, actor=actor, text=f"Taken by {_name(actor)} at intake.")
+        record_event(complaint, kind=EventKind.ASSIGNED, actor=actor, text=f"Taken by {display_name(actor)} at intake.")
     tell_complainant(
         complainant,
         f"We have received your complaint, reference {complaint.reference}. We will reply by "
@@ -200,10 +200,6 @@ def complaint_create(
         SmsPurpose.COMPLAINT,
     )
     return complaint
-
-
-def _name(user) -> str:
-    return user.get_full_name() or user.get_username()
 
 
 def _check_number_branch(number: MobileNumber, branch: Branch) -> None:
@@ -261,18 +257,20 @@ def complaint_assign(*, complaint: Complaint, assignee, actor, reason: str) -> C
     if not is_working(assignee) or not has_branch_perm(assignee, "handle_branch_complaints", complaint.branch_id):
         raise ValidationError(
             "%(name)s does not handle complaints for %(branch)s.",
-            params={"name": _name(assignee), "branch": complaint.branch},
+            params={"name": display_name(assignee), "branch": complaint.branch},
             code="not_a_handler",
         )
     if previous is not None and previous.pk == assignee.pk:
-        raise ValidationError("The complaint is already assigned to %(name)s.", params={"name": _name(assignee)})
+        raise ValidationError("The complaint is already assigned to %(name)s.", params={"name": display_name(assignee)})
     if previous is not None:
         remove_perm(HANDLE_PERM, previous, complaint)
     assign_perm(HANDLE_PERM, assignee, complaint)
     complaint.assigned_to = assignee
     save(complaint, actor=actor, reason=reason)
-    was = f" (was {_name(previous)})" if previous else ""
-    record_event(complaint, kind=EventKind.ASSIGNED, actor=actor, text=f"Assigned to {_name(assignee)}{was}: {reason}")
+    was = f" (was {display_name(previous)})" if previous else ""
+    record_event(
+        complaint, kind=EventKind.ASSIGNED, actor=actor, text=f"Assigned to {display_name(assignee)}{was}: {reason}"
+    )
     return complaint
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from complaints import services as cs
 from complaints.choices import Channel, ComplaintCategory, OfferState, Regulator, Severity, SlaStatus
 from complaints.models import (
+    CASE_MODELS,
     CompensationOffer,
     Complaint,
     ComplaintEvent,
@@ -42,17 +43,6 @@ from tests.helpers import refused
 pytestmark = pytest.mark.django_db
 
 ADMIN = "/admin/complaints"
-CASE_MODELS = (
-    Complaint,
-    ComplaintNumber,
-    ComplaintEvent,
-    EmergencyBlock,
-    Restoration,
-    CompensationOffer,
-    RegulatorCase,
-    RegulatorResponse,
-    EmployeeFlag,
-)
 
 
 # --- Helpers ------------------------------------------------------------------

@@ -264,6 +264,17 @@ def test_the_handler_or_a_supervisor_lifts_a_block_and_the_holder_keeps_the_numb
     ns.number_transition(number=number, to_status=NumberStatus.SUSPENDED, actor=supervisor_a, reason="holder asked")
 
 
+def test_lifting_a_block_returns_a_suspended_number_to_suspended(handler_a, supervisor_a, case, wronged):
+    """A block freezes the number where it was: an unpaid bill's suspension survives it."""
+    ns.number_transition(number=wronged, to_status=NumberStatus.SUSPENDED, actor=supervisor_a, reason="unpaid bill")
+    block = cs.complaint_block_number(complaint=case, number=wronged, actor=handler_a, reason="stop misuse")
+    assert block.status_before == NumberStatus.SUSPENDED
+
+    cs.complaint_lift_block(block=block, actor=handler_a, reason="the transfer was genuine")
+
+    assert MobileNumber.objects.get(pk=wronged.pk).status == NumberStatus.SUSPENDED
+
+
 @pytest.mark.parametrize("persona", ["agent_a", "handler_a2", "supervisor_b", "auditor"])
 def test_others_do_not_lift_a_block(request, persona, handler_a2, case, wronged, block):
     before = everything(case, wronged)

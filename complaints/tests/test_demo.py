@@ -43,33 +43,17 @@ from complaints.demo import (
     WRONGFUL_TRANSFER_INDICES,
 )
 from complaints.models import (
+    CASE_MODELS,
     CompensationOffer,
     Complaint,
     ComplaintEvent,
-    ComplaintNumber,
     EmergencyBlock,
-    EmployeeFlag,
-    RegulatorCase,
-    RegulatorResponse,
-    Restoration,
 )
 from numbers.choices import NumberStatus, TransferState
 from numbers.demo import demo_msisdn
 from numbers.models import Holding, MobileNumber, TransferRequest
 
 User = get_user_model()
-
-CASE_MODELS = (
-    Complaint,
-    ComplaintNumber,
-    ComplaintEvent,
-    EmergencyBlock,
-    Restoration,
-    CompensationOffer,
-    RegulatorCase,
-    RegulatorResponse,
-    EmployeeFlag,
-)
 
 
 def counts() -> dict[str, tuple[int, int]]:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from complaints import services as cs
 from complaints.choices import ComplaintCategory, ComplaintState, OfferState, RestorationState, Severity
 from complaints.models import (
+    CASE_MODELS,
     CompensationOffer,
     Complaint,
     ComplaintEvent,
@@ -41,17 +42,6 @@ from tests.helpers import make_supervisor, refused
 
 pytestmark = pytest.mark.django_db
 
-CASE_MODELS = [
-    Complaint,
-    ComplaintNumber,
-    ComplaintEvent,
-    EmergencyBlock,
-    Restoration,
-    CompensationOffer,
-    RegulatorCase,
-    RegulatorResponse,
-    EmployeeFlag,
-]
 # A text field of each that a tamperer might rewrite.
 TAMPER = {
     Complaint: {"description": "nothing happened"},

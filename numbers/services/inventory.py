@@ -126,31 +126,23 @@ def number_transition(
 
     with service_write_scope():
         if is_sale:
-            holding = Holding(
-                number=current,
-                subscriber=subscriber,
-                started_at=now,
+            _start_holding(
+                current,
+                subscriber,
                 start_reason=HoldingStartReason.SALE,
-                started_by=actor,
-                start_note=reason,
+                actor=actor,
+                note=reason,
+                reason=reason,
+                now=now,
             )
-            stamp_change(holding, actor=actor, reason=reason)
-            holding.save()
-            current.holder = subscriber
-            current.activated_at = now
-            current.last_topup_at = now
         if is_withdrawal or to_status == NumberStatus.BLOCKED:
             from .transfers import close_open_transfers
 
             close_open_transfers(number=current, actor=actor, reason=reason, now=now, withdrawn=is_withdrawal)
         if is_withdrawal:
-            holding = Holding.objects.select_for_update().get(number=current, ended_at__isnull=True)
-            holding.ended_at = now
-            holding.end_reason = HoldingEndReason.WITHDRAWAL
-            holding.ended_by = actor
-            holding.end_note = reason
-            stamp_change(holding, actor=actor, reason=reason)
-            holding.save()
+            _end_holding(
+                current, end_reason=HoldingEndReason.WITHDRAWAL, actor=actor, note=reason, reason=reason, now=now
+            )
             current.holder = None
             current.activated_at = None
         current.status = to_status
@@ -159,6 +151,47 @@ def number_transition(
         current.save()
     _assert_ledger_matches(current)
     return current
+
+
+def _end_holding(number: MobileNumber, *, end_reason: str, actor, note: str, reason: str, now: datetime) -> Holding:
+    """Close the number's open holding; the row stays in the ledger."""
+    holding = Holding.objects.select_for_update().get(number=number, ended_at__isnull=True)
+    holding.ended_at = now
+    holding.end_reason = end_reason
+    holding.ended_by = actor
+    holding.end_note = note
+    stamp_change(holding, actor=actor, reason=reason)
+    holding.save()
+    return holding
+
+
+def _start_holding(
+    number: MobileNumber,
+    subscriber: Subscriber,
+    *,
+    start_reason: str,
+    actor,
+    note: str,
+    reason: str,
+    now: datetime,
+    **link,
+) -> Holding:
+    """Open a holding and make its subscriber the holder; their 90 days start now."""
+    holding = Holding(
+        number=number,
+        subscriber=subscriber,
+        started_at=now,
+        start_reason=start_reason,
+        started_by=actor,
+        start_note=note,
+        **link,
+    )
+    stamp_change(holding, actor=actor, reason=reason)
+    holding.save()
+    number.holder = subscriber
+    number.activated_at = now
+    number.last_topup_at = now
+    return holding
 
 
 def _refuse_while_emergency_block(number: MobileNumber) -> None:
@@ -225,26 +258,16 @@ def number_restore(*, number: MobileNumber, to_subscriber: Subscriber, actor, re
         )
     note = f"{grounds}: {reason}"
     with service_write_scope():
-        old = Holding.objects.select_for_update().get(number=current, ended_at__isnull=True)
-        old.ended_at = now
-        old.end_reason = HoldingEndReason.RESTORATION
-        old.ended_by = actor
-        old.end_note = note
-        stamp_change(old, actor=actor, reason=reason)
-        old.save()
-        new = Holding(
-            number=current,
-            subscriber=to_subscriber,
-            started_at=now,
+        _end_holding(current, end_reason=HoldingEndReason.RESTORATION, actor=actor, note=note, reason=reason, now=now)
+        new = _start_holding(
+            current,
+            to_subscriber,
             start_reason=HoldingStartReason.RESTORATION,
-            started_by=actor,
-            start_note=note,
+            actor=actor,
+            note=note,
+            reason=reason,
+            now=now,
         )
-        stamp_change(new, actor=actor, reason=reason)
-        new.save()
-        current.holder = to_subscriber
-        current.activated_at = now
-        current.last_topup_at = now
         stamp_change(current, actor=actor, reason=f"Restored to rightful holder ({grounds}): {reason}")
         current.save()
     _assert_ledger_matches(current)

@@ -39,7 +39,6 @@ from ..choices import (
 )
 from ..models import (
     ConsentCode,
-    Holding,
     MobileNumber,
     Subscriber,
     TransferConsent,
@@ -50,7 +49,7 @@ from ..models import (
     service_write_scope,
 )
 from ..msisdn import format_msisdn
-from .inventory import _assert_ledger_matches, _require_branch_perm, _require_working
+from .inventory import _assert_ledger_matches, _end_holding, _require_branch_perm, _require_working, _start_holding
 
 # --- Small helpers --------------------------------------------------------------
 
@@ -634,30 +633,19 @@ def transfer_approve(*, request: TransferRequest, actor, reason: str) -> Transfe
         stamp_change(request, actor=actor, reason=reason)
         request.save()
 
-        old = Holding.objects.select_for_update().get(number=number, ended_at__isnull=True)
-        old.ended_at = now
-        old.end_reason = HoldingEndReason.TRANSFER
-        old.ended_by = actor
-        old.end_note = f"{request.reference}: {reason}"
-        stamp_change(old, actor=actor, reason=reason)
-        old.save()
-
-        new = Holding(
-            number=number,
-            subscriber=request.to_subscriber,
-            started_at=now,
+        note = f"{request.reference}: {reason}"
+        _end_holding(number, end_reason=HoldingEndReason.TRANSFER, actor=actor, note=note, reason=reason, now=now)
+        # The new holder's 90 days start now, not from the old holder's last top-up.
+        _start_holding(
+            number,
+            request.to_subscriber,
             start_reason=HoldingStartReason.TRANSFER,
-            started_by=actor,
-            start_note=f"{request.reference}: {reason}",
+            actor=actor,
+            note=note,
+            reason=reason,
+            now=now,
             transfer_request=request,
         )
-        stamp_change(new, actor=actor, reason=reason)
-        new.save()
-
-        number.holder = request.to_subscriber
-        number.activated_at = now
-        # The new holder's 90 days start now, not from the old holder's last top-up.
-        number.last_topup_at = now
         stamp_change(number, actor=actor, reason=f"{request.reference} approved: {reason}")
         number.save()
     _assert_ledger_matches(number)

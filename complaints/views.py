@@ -14,18 +14,17 @@ from collections.abc import Callable
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.views.decorators.http import require_POST
 
-from backoffice.adminkit import CappedCountPaginator, report_service_error
+from backoffice.adminkit import report_service_error
+from backoffice.screens import RowPaginator, render_screen, report_form_errors
 from numbers import services as number_services
 from numbers.msisdn import format_msisdn
 from staff.selectors import branch_scope, display_name
@@ -83,20 +82,7 @@ def row_prefix(kind: str, pk: int) -> str:
     return f"{kind}{pk}"
 
 
-class ComplaintPaginator(CappedCountPaginator):
-    """Counts ids only: the joined complainant, branch and handler are not needed to count."""
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list.order_by().values("pk")[: self.cap + 1].count()
-
-
 # --- Helpers --------------------------------------------------------------------
-
-
-def _render(request, template: str, context: dict) -> TemplateResponse:
-    """Our screens carry the admin's header, sidebar and title, so they look like the admin."""
-    return TemplateResponse(request, template, {**admin.site.each_context(request), **context})
 
 
 def _complaint_or_403(request, pk: int) -> Complaint:
@@ -115,14 +101,6 @@ def _part_or_404(part):
     return part
 
 
-def _report_form_errors(request, form: forms.Form, what: str) -> None:
-    parts = []
-    for field, errors in form.errors.items():
-        label = form.fields[field].label if field in form.fields else ""
-        parts.append(f"{label}: {' '.join(errors)}" if label else " ".join(errors))
-    messages.error(request, f"{what}: nothing was recorded. {' '.join(parts)}")
-
-
 def _post_action(
     request, complaint: Complaint, form: forms.Form, perform: Callable[[dict], str], *, what: str
 ) -> HttpResponseRedirect:
@@ -136,7 +114,7 @@ def _post_action(
         else:
             messages.success(request, success)
     else:
-        _report_form_errors(request, form, what)
+        report_form_errors(request, form, what)
     return redirect(DETAIL, pk=complaint.pk)
 
 
@@ -168,14 +146,14 @@ def complaint_list(request):
         q=chosen["q"],
         now=now,
     )
-    paginator = ComplaintPaginator(queryset, PER_PAGE)
+    paginator = RowPaginator(queryset, PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
     rows = list(page.object_list)
     for row in rows:
         row.sla = SlaStatus(row.sla_status(now))
         row.deadline = row.next_deadline()
     filtered = any(chosen[name] for name in ("sla", "category", "q")) or chosen["state"] != OPEN
-    return _render(
+    return render_screen(
         request,
         "complaints/list.html",
         {
@@ -216,7 +194,7 @@ def complaint_create(request):
                 request, f"Complaint {complaint.reference} taken in for {complaint.complainant.full_name}.{critical}"
             )
             return redirect(DETAIL, pk=complaint.pk)
-    return _render(
+    return render_screen(
         request,
         "complaints/create.html",
         {
@@ -415,7 +393,7 @@ def _detail_context(request, complaint: Complaint) -> dict:
 def complaint_detail(request, pk: int):
     complaint = _complaint_or_403(request, pk)
     context = {**_detail_context(request, complaint), "title": f"Complaint {complaint.reference}"}
-    return _render(request, "complaints/detail.html", context)
+    return render_screen(request, "complaints/detail.html", context)
 
 
 # --- The complaint's own moves (POST, redirect back) -----------------------------------

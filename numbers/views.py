@@ -11,18 +11,16 @@ import os
 from collections.abc import Callable
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.views.decorators.http import require_POST
 
-from backoffice.adminkit import CappedCountPaginator
+from backoffice.screens import RowPaginator, render_screen, report_form_errors
 from complaints import selectors as complaint_selectors
 from staff.selectors import branch_scope, has_branch_perm
 
@@ -42,15 +40,6 @@ PER_PAGE = 50
 COMPLAINT_APPROVALS_SHOWN = 50  # restorations and offers awaiting approval, oldest first
 
 
-class RowPaginator(CappedCountPaginator):
-    """Counts ids only: a row's annotations (consents, risk flags) are not needed to
-    count rows, and COUNT over them would evaluate every subquery up to the cap."""
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list.order_by().values("pk")[: self.cap + 1].count()
-
-
 # Form prefixes: the detail page shows several forms, each with its own "reason".
 IN_PERSON, SIGNED, SEND_CODE, VERIFY_CODE, CANCEL = "inperson", "signed", "sendcode", "verify", "cancel"
 APPROVE, REJECT = "approve", "reject"
@@ -61,11 +50,6 @@ def _revoke_prefix(consent_id: int) -> str:
 
 
 # --- Helpers --------------------------------------------------------------------
-
-
-def _render(request, template: str, context: dict) -> TemplateResponse:
-    """Our screens carry the admin's header, sidebar and title, so they look like the admin."""
-    return TemplateResponse(request, template, {**admin.site.each_context(request), **context})
 
 
 def _require_somewhere(user, perm: str) -> None:
@@ -82,14 +66,6 @@ def _transfer_or_403(request, pk: int, perm: str = "view_branch_numbers") -> Tra
     if not has_branch_perm(request.user, perm, transfer.branch_id):
         raise PermissionDenied
     return transfer
-
-
-def _report_form_errors(request, form: forms.Form, what: str) -> None:
-    parts = []
-    for field, errors in form.errors.items():
-        label = form.fields[field].label if field in form.fields else ""
-        parts.append(f"{label}: {' '.join(errors)}" if label else " ".join(errors))
-    messages.error(request, f"{what}: nothing was recorded. {' '.join(parts)}")
 
 
 def _report_refusal(request, exc: ValidationError, what: str) -> None:
@@ -110,7 +86,7 @@ def _post_action(
     """Validate, call the service, say what happened, redirect. PermissionDenied
     from the service is left to become a 403."""
     if not form.is_valid():
-        _report_form_errors(request, form, what)
+        report_form_errors(request, form, what)
         return redirect(back, pk=transfer.pk)
     try:
         success = perform(form.cleaned_data)
@@ -136,7 +112,7 @@ def transfer_list(request):
     paginator = RowPaginator(queryset, PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
     operate = branch_scope(request.user, "operate_branch")
-    return _render(
+    return render_screen(
         request,
         "numbers/transfers/list.html",
         {
@@ -166,7 +142,7 @@ def transfer_create(request):
                 "has been told by SMS. Record both parties' consent next.",
             )
             return redirect("numbers:transfer_detail", pk=transfer.pk)
-    return _render(request, "numbers/transfers/create.html", {"title": "New transfer request", "form": form})
+    return render_screen(request, "numbers/transfers/create.html", {"title": "New transfer request", "form": form})
 
 
 def _create_with_subscriber(form: TransferCreateForm, *, actor) -> TransferRequest:
@@ -235,7 +211,7 @@ def _detail_context(request, transfer: TransferRequest) -> dict:
 def transfer_detail(request, pk: int):
     transfer = _transfer_or_403(request, pk)
     context = {**_detail_context(request, transfer), "title": f"Transfer request {transfer.reference}"}
-    return _render(request, "numbers/transfers/detail.html", context)
+    return render_screen(request, "numbers/transfers/detail.html", context)
 
 
 @login_required
@@ -373,7 +349,7 @@ def approval_queue(request):
     shown = COMPLAINT_APPROVALS_SHOWN
     restorations = list(complaint_selectors.restorations_awaiting(user=request.user)[: shown + 1])
     offers = list(complaint_selectors.offers_awaiting(user=request.user)[: shown + 1])
-    return _render(
+    return render_screen(
         request,
         "numbers/approvals/queue.html",
         {
@@ -402,7 +378,7 @@ def approval_detail(request, pk: int):
         approve_form=TransferReasonForm(prefix=APPROVE),
         reject_form=TransferReasonForm(prefix=REJECT),
     )
-    return _render(request, "numbers/approvals/detail.html", context)
+    return render_screen(request, "numbers/approvals/detail.html", context)
 
 
 @login_required

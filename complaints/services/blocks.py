@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from backoffice.history import require_reason
 from numbers.choices import HELD_STATUSES, NumberStatus
-from numbers.models import Holding, MobileNumber, Subscriber
+from numbers.models import MobileNumber, Subscriber
 from numbers.msisdn import format_msisdn
-from numbers.services import number_block, number_restore, number_unblock
+from numbers.services import number_block, number_restore, number_unblock, require_previous_holder
 from sms.choices import SmsPurpose
 
 from ..choices import EventKind, RestorationState
@@ -181,12 +181,7 @@ def _check_restorable(complaint: Complaint, number: MobileNumber, to_subscriber:
         raise ValidationError(
             "%(name)s already holds %(msisdn)s.", params={"name": to_subscriber.full_name, "msisdn": number.msisdn}
         )
-    if not Holding.objects.filter(number=number, subscriber=to_subscriber, ended_at__isnull=False).exists():
-        raise ValidationError(
-            "%(name)s never held %(msisdn)s: a restoration only gives a number back to a previous holder.",
-            params={"name": to_subscriber.full_name, "msisdn": number.msisdn},
-            code="not_previous_holder",
-        )
+    require_previous_holder(number, to_subscriber)
 
 
 def _locked_restoration(restoration: Restoration) -> Restoration:

@@ -14,6 +14,7 @@ from .inventory import (
     number_sell,
     number_transition,
     number_unblock,
+    require_previous_holder,
     subscriber_create,
     subscriber_update,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "number_sell",
     "number_transition",
     "number_unblock",
+    "require_previous_holder",
     "subscriber_create",
     "subscriber_update",
     "transfer_approval_blockers",

@@ -234,6 +234,16 @@ def number_unblock(*, number: MobileNumber, actor, reason: str, to_status: str =
     return number_transition(number=number, to_status=to_status, actor=actor, reason=reason)
 
 
+def require_previous_holder(number: MobileNumber, subscriber: Subscriber) -> None:
+    """A restoration gives a number back only to someone the ledger shows held it."""
+    if not Holding.objects.filter(number=number, subscriber=subscriber, ended_at__isnull=False).exists():
+        raise ValidationError(
+            "%(name)s never held %(msisdn)s: a restoration only gives a number back to a previous holder.",
+            params={"name": subscriber.full_name, "msisdn": number.msisdn},
+            code="not_previous_holder",
+        )
+
+
 @transaction.atomic
 def number_restore(*, number: MobileNumber, to_subscriber: Subscriber, actor, reason: str, grounds: str) -> Holding:
     """Give a blocked number back to a previous holder: close the wrongful holding,
@@ -250,12 +260,7 @@ def number_restore(*, number: MobileNumber, to_subscriber: Subscriber, actor, re
         )
     if current.holder_id == to_subscriber.pk:
         raise ValidationError("%(msisdn)s is already held by this subscriber.", params={"msisdn": current.msisdn})
-    if not Holding.objects.filter(number=current, subscriber=to_subscriber, ended_at__isnull=False).exists():
-        raise ValidationError(
-            "%(name)s never held %(msisdn)s: a restoration only gives a number back to a previous holder.",
-            params={"name": to_subscriber.full_name, "msisdn": current.msisdn},
-            code="not_previous_holder",
-        )
+    require_previous_holder(current, to_subscriber)
     note = f"{grounds}: {reason}"
     with service_write_scope():
         _end_holding(current, end_reason=HoldingEndReason.RESTORATION, actor=actor, note=note, reason=reason, now=now)

@@ -44,7 +44,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Before simple_history: its history-cleaning commands are replaced by refusals.
+    "audit",
     "simple_history",
+    "pgtrigger",
     "guardian",
     "axes",
     "django_celery_beat",
@@ -63,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # One request id for every change a request makes (and the access log).
+    "audit.middleware.RequestIdMiddleware",
     # Last, as django-axes asks: it turns lockouts into a response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -97,6 +102,10 @@ DATABASES = {
 # Never ATOMIC_REQUESTS: each service is its own transaction, and a wrong one-time
 # code must stay counted although the request that typed it fails.
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A writer takes the database lock when its transaction begins, so the audit
+    # chain gets one order (PostgreSQL uses an advisory lock: audit.context.chain_lock).
+    DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication -----------------------------------------------------------
@@ -144,6 +153,8 @@ STATIC_ROOT = BASE_DIR / "static"
 # auditor's back: history is read, never replayed.
 SIMPLE_HISTORY_REVERT_DISABLED = True
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+# django-pgtrigger: the append-only triggers on the history tables travel in migrations.
+PGTRIGGER_INSTALL_ON_MIGRATE = False
 
 # --- Numbers ------------------------------------------------------------------
 # Region used to read national-format input such as "012 345 678".

@@ -18,8 +18,8 @@ from django.db.models import F, Q
 from django.db.models.signals import pre_save
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
-from simple_history.models import HistoricalRecords
 
+from audit.history import AuditedHistoricalRecords
 from numbers.choices import NumberStatus
 from numbers.models import (
     Branch,
@@ -86,7 +86,7 @@ class WorkingCalendar(UndeletableModel):
     day_start = models.TimeField(default="08:00")
     day_end = models.TimeField(default="17:00")
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = UndeletableQuerySet.as_manager()
 
     class Meta:
@@ -128,7 +128,7 @@ class Holiday(models.Model):
     date = models.DateField()
     name = models.CharField(max_length=120)
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
 
     class Meta:
         ordering = ["calendar", "date"]
@@ -154,7 +154,7 @@ class SlaTable(UndeletableModel):
     )
     is_active = models.BooleanField(default=False)
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = UndeletableQuerySet.as_manager()
 
     class Meta:
@@ -185,7 +185,7 @@ class SlaRule(UndeletableModel):
     resolve_within = models.PositiveIntegerField()
     resolve_unit = models.CharField(max_length=20, choices=SlaUnit.choices, default=SlaUnit.WORKING_DAYS)
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = UndeletableQuerySet.as_manager()
 
     class Meta:
@@ -217,6 +217,8 @@ class ComplaintSequence(models.Model):
 
     year = models.PositiveIntegerField(primary_key=True)
     last = models.PositiveIntegerField(default=0)
+
+    history = AuditedHistoricalRecords()
 
     def __str__(self) -> str:
         return f"{self.year}: {self.last}"
@@ -280,7 +282,7 @@ class Complaint(UndeletableModel):
     )
     reopen_count = models.PositiveSmallIntegerField(default=0)
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = ComplaintQuerySet.as_manager()
 
     class Meta:
@@ -380,6 +382,8 @@ class ComplaintUserObjectPermission(UserObjectPermissionBase):
 
     content_object = models.ForeignKey(Complaint, on_delete=models.CASCADE, verbose_name="complaint")
 
+    history = AuditedHistoricalRecords()
+
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = "complaint authority"
         verbose_name_plural = "complaint authority"
@@ -387,6 +391,8 @@ class ComplaintUserObjectPermission(UserObjectPermissionBase):
 
 class ComplaintGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Complaint, on_delete=models.CASCADE)
+
+    history = AuditedHistoricalRecords()
 
     class Meta(GroupObjectPermissionBase.Meta):
         pass
@@ -402,7 +408,7 @@ class ComplaintNumber(UndeletableModel):
     added_at = models.DateTimeField(default=timezone.now)
     added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = ComplaintWrittenQuerySet.as_manager()
 
     class Meta:
@@ -429,7 +435,7 @@ class ComplaintEvent(UndeletableModel):
     text = models.TextField()
     number = models.ForeignKey(MobileNumber, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = ComplaintWrittenQuerySet.as_manager()
 
     class Meta:
@@ -468,7 +474,7 @@ class EmergencyBlock(UndeletableModel):
     )
     lift_reason = models.TextField(blank=True)
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = ComplaintWrittenQuerySet.as_manager()
 
     class Meta:
@@ -531,7 +537,7 @@ class Restoration(UndeletableModel):
         Holding, on_delete=models.PROTECT, null=True, blank=True, related_name="restoration"
     )
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = ComplaintWrittenQuerySet.as_manager()
 
     class Meta:
@@ -620,7 +626,7 @@ class CompensationOffer(UndeletableModel):
     )
     close_reason = models.TextField(blank=True)
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = ComplaintWrittenQuerySet.as_manager()
 
     class Meta:
@@ -693,7 +699,7 @@ class RegulatorCase(UndeletableModel):
     recorded_at = models.DateTimeField(default=timezone.now)
     note = models.TextField(blank=True)
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = ComplaintWrittenQuerySet.as_manager()
 
     class Meta:
@@ -720,7 +726,7 @@ class RegulatorResponse(UndeletableModel):
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = ComplaintWrittenQuerySet.as_manager()
 
     class Meta:
@@ -756,7 +762,7 @@ class EmployeeFlag(UndeletableModel):
     )
     withdrawal_reason = models.TextField(blank=True)
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = ComplaintWrittenQuerySet.as_manager()
 
     class Meta:

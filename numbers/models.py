@@ -20,7 +20,8 @@ from django.db.models.signals import pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
-from simple_history.models import HistoricalRecords
+
+from audit.history import AuditedHistoricalRecords
 
 from .choices import (
     HELD_STATUSES,
@@ -90,7 +91,7 @@ class Branch(UndeletableModel):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = UndeletableQuerySet.as_manager()
 
     class Meta:
@@ -112,6 +113,8 @@ class BranchUserObjectPermission(UserObjectPermissionBase):
 
     content_object = models.ForeignKey(Branch, on_delete=models.CASCADE, verbose_name="branch")
 
+    history = AuditedHistoricalRecords()
+
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = "branch authority"
         verbose_name_plural = "branch authority"
@@ -119,6 +122,8 @@ class BranchUserObjectPermission(UserObjectPermissionBase):
 
 class BranchGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Branch, on_delete=models.CASCADE)
+
+    history = AuditedHistoricalRecords()
 
     class Meta(GroupObjectPermissionBase.Meta):
         pass
@@ -157,7 +162,7 @@ class Subscriber(UndeletableModel):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = UndeletableQuerySet.as_manager()
 
     class Meta:
@@ -257,7 +262,7 @@ class MobileNumber(UndeletableModel):
     status_changed_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = MobileNumberQuerySet.as_manager()
 
     class Meta:
@@ -409,7 +414,7 @@ class Holding(UndeletableModel):
         help_text="The approved transfer request that opened this holding.",
     )
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = HoldingQuerySet.as_manager()
 
     class Meta:
@@ -508,7 +513,7 @@ class TransferRequest(UndeletableModel):
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.TextField(blank=True)
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = ServiceWrittenQuerySet.as_manager()
 
     class Meta:
@@ -589,6 +594,7 @@ class ConsentCode(UndeletableModel):
     superseded_at = models.DateTimeField(null=True, blank=True)
 
     objects = ServiceWrittenQuerySet.as_manager()
+    history = AuditedHistoricalRecords()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -642,7 +648,7 @@ class TransferConsent(UndeletableModel):
     )
     revocation_reason = models.TextField(blank=True)
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = TransferConsentQuerySet.as_manager()
 
     class Meta:
@@ -702,7 +708,7 @@ class TransferLock(UndeletableModel):
         max_length=120, blank=True, help_text="How the holder's consent to lifting was checked."
     )
 
-    history = HistoricalRecords()
+    history = AuditedHistoricalRecords()
     objects = ServiceWrittenQuerySet.as_manager()
 
     class Meta:

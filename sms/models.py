@@ -7,6 +7,7 @@ them in the admin; a production gateway backend may deliver instead.
 from django.db import models
 from django.utils import timezone
 
+from audit.history import AuditedHistoricalRecords
 from numbers.fields import MsisdnField
 from numbers.models import UndeletableModel, UndeletableQuerySet
 
@@ -20,6 +21,7 @@ class SmsMessage(UndeletableModel):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = UndeletableQuerySet.as_manager()
+    history = AuditedHistoricalRecords()
 
     class Meta:
         ordering = ["-created_at", "-id"]

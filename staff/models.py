@@ -2,7 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
+
+from audit.history import AuditedHistoricalRecords
 
 from .choices import EmploymentStatus
 
@@ -23,7 +24,7 @@ class Employee(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
-    history = HistoricalRecords(m2m_fields=[branches])
+    history = AuditedHistoricalRecords(m2m_fields=[branches])
 
     class Meta:
         ordering = ["employee_code"]
@@ -40,3 +41,56 @@ class Employee(models.Model):
     @property
     def is_active_employee(self) -> bool:
         return self.employment_status == EmploymentStatus.ACTIVE
+
+
+class Suspension(models.Model):
+    """What suspending an employee took away, kept so that reinstating gives back exactly that.
+
+    Suspensions are closed (``reinstated_at``), never deleted.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="suspensions")
+    case = models.ForeignKey(
+        "audit.DisciplinaryCase", null=True, blank=True, on_delete=models.PROTECT, related_name="suspensions"
+    )
+    reason = models.TextField()
+    suspended_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    suspended_at = models.DateTimeField(default=timezone.now, editable=False)
+    was_active = models.BooleanField()
+    employment_status_before = models.CharField(max_length=12, blank=True)
+    groups_removed = models.ManyToManyField("auth.Group", blank=True, related_name="+")
+    permissions_removed = models.ManyToManyField("auth.Permission", blank=True, related_name="+")
+    object_permissions_removed = models.JSONField(
+        default=list, blank=True, help_text='[{"model": "app.model", "object_pk": "1", "perm": "codename"}]'
+    )
+    sessions_ended = models.PositiveIntegerField(default=0)
+    reinstated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reinstated_at = models.DateTimeField(null=True, blank=True)
+    reinstate_reason = models.TextField(blank=True)
+    not_restored = models.JSONField(
+        default=list, blank=True, help_text="Grants that no longer applied when reinstated."
+    )
+
+    history = AuditedHistoricalRecords(m2m_fields=[groups_removed, permissions_removed])
+
+    class Meta:
+        ordering = ["-suspended_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(reinstated_at__isnull=True), name="suspension_one_open_per_user"
+            ),
+            models.CheckConstraint(
+                condition=Q(reinstated_at__isnull=True) | Q(reinstated_by__isnull=False),
+                name="suspension_reinstated_by",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Suspension of {self.user_id} from {self.suspended_at:%Y-%m-%d}"
+
+    def delete(self, *args, **kwargs):
+        from numbers.exceptions import DeletionRefused
+
+        raise DeletionRefused("Suspensions are never deleted; reinstate instead.", code="no_delete")

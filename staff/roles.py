@@ -53,6 +53,16 @@ def _model_perms(actions: list[str], models: dict[str, list[str]] | None = None)
 _COMPLAINT_CASE_MODELS = _PORTAL_MODELS["complaints"][:9]
 _COMPLAINTS = _model_perms(["view"], {"complaints": _COMPLAINT_CASE_MODELS}) + ["complaints.add_complaint"]
 
+# The audit review (/review/): read every history record and access event, keep
+# disciplinary cases and suspend an employee under review.
+_REVIEW = [
+    "audit.review_audit",
+    "audit.view_accessevent",
+    "audit.view_disciplinarycase",
+    "audit.view_casenote",
+    "staff.view_suspension",
+]
+
 # Model-level permissions of each role's group ("app_label.codename").
 ROLE_MODEL_PERMS: dict[str, list[str]] = {
     Role.AGENT: [
@@ -90,12 +100,13 @@ ROLE_MODEL_PERMS: dict[str, list[str]] = {
         *_COMPLAINTS,
     ],
     # Auditors read everything everywhere and change nothing.
-    Role.AUDITOR: _model_perms(["view"]) + ["numbers.view_branch_numbers"],
+    Role.AUDITOR: _model_perms(["view"]) + ["numbers.view_branch_numbers"] + _REVIEW,
     # Administrators run the inventory and staff records, in every branch; they
     # do not approve (that is the supervisors' four-eyes duty).
     Role.ADMINISTRATOR: _model_perms(["view", "add", "change"])
     + ["complaints.delete_holiday"]
-    + ["numbers.view_branch_numbers", "numbers.operate_branch", "auth.view_user", "auth.add_user", "auth.change_user"],
+    + ["numbers.view_branch_numbers", "numbers.operate_branch", "auth.view_user", "auth.add_user", "auth.change_user"]
+    + _REVIEW,
 }
 
 # Object permissions on each branch the employee works for.

@@ -11,14 +11,14 @@ from collections.abc import Iterable
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from guardian.shortcuts import assign_perm
 
+from audit.context import audited
 from backoffice.history import require_reason, stamp_change
 from numbers.models import Branch, BranchUserObjectPermission
 
 from .choices import EmploymentStatus, Role
-from .models import Employee
+from .models import Employee, Suspension
 from .roles import BRANCH_PERMS, ROLE_BRANCH_PERMS, ROLE_MODEL_PERMS
 from .selectors import clear_scope_cache, is_working
 
@@ -62,7 +62,7 @@ def _sync_branch_authority(employee: Employee) -> None:
     clear_scope_cache(user)
 
 
-@transaction.atomic
+@audited
 def employee_create(
     *,
     username: str,
@@ -101,7 +101,7 @@ def employee_create(
     return employee
 
 
-@transaction.atomic
+@audited
 def employee_set_branches(*, employee: Employee, branches: Iterable[Branch], actor, reason: str) -> Employee:
     reason = require_reason(reason)
     _require_staff_admin(actor)
@@ -112,7 +112,7 @@ def employee_set_branches(*, employee: Employee, branches: Iterable[Branch], act
     return employee
 
 
-@transaction.atomic
+@audited
 def employee_set_roles(*, employee: Employee, roles: Iterable[str], actor, reason: str) -> Employee:
     reason = require_reason(reason)
     _require_staff_admin(actor)
@@ -132,7 +132,7 @@ def employee_set_roles(*, employee: Employee, roles: Iterable[str], actor, reaso
     return employee
 
 
-@transaction.atomic
+@audited
 def employee_set_status(*, employee: Employee, status: str, actor, reason: str) -> Employee:
     reason = require_reason(reason)
     _require_staff_admin(actor)
@@ -146,3 +146,158 @@ def employee_set_status(*, employee: Employee, status: str, actor, reason: str) 
     employee.save()
     _sync_branch_authority(employee)
     return employee
+
+
+# --- Suspension ---------------------------------------------------------------
+
+
+def _user_object_permission_tables():
+    """Every table where guardian keeps a user's object permissions here."""
+    from guardian.models import UserObjectPermission
+
+    from complaints.models import ComplaintUserObjectPermission
+
+    return [BranchUserObjectPermission, ComplaintUserObjectPermission, UserObjectPermission]
+
+
+def _grant_record(row) -> dict:
+    ct = row.permission.content_type
+    object_pk = row.object_pk if hasattr(row, "object_pk") else row.content_object_id
+    return {
+        "table": row._meta.label_lower,
+        "model": f"{ct.app_label}.{ct.model}",
+        "object_pk": str(object_pk),
+        "perm": row.permission.codename,
+    }
+
+
+def _require_reviewer(actor, user) -> None:
+    if not is_working(actor) or not (actor.is_superuser or actor.has_perm("audit.review_audit")):
+        raise PermissionDenied("Only auditors and administrators suspend or reinstate employees.")
+    if user.pk == actor.pk:
+        raise PermissionDenied("Nobody suspends or reinstates themselves.")
+    if user.is_superuser and not actor.is_superuser:
+        raise PermissionDenied("Only a superuser suspends or reinstates a superuser.")
+
+
+def end_sessions(user) -> int:
+    """Sign the user out everywhere: delete their stored sessions. Returns how many."""
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator(chunk_size=500):
+        if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
+            session.delete()
+            ended += 1
+    return ended
+
+
+@audited
+def employee_suspend(*, user, actor, reason: str, case=None) -> Suspension:
+    """Take every power away from an employee under review, and keep what was taken.
+
+    The login is disabled and every session ended; groups, direct permissions
+    and object permissions are removed; the employee record goes to suspended.
+    Their history stays as it was: it is the evidence.
+    """
+    reason = require_reason(reason)
+    _require_reviewer(actor, user)
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if Suspension.objects.filter(user=user, reinstated_at__isnull=True).exists():
+        raise ValidationError("%(name)s is already suspended.", params={"name": user.get_username()})
+    employee = Employee.objects.select_for_update().filter(user=user).first()
+
+    removed = []
+    for table in _user_object_permission_tables():
+        for row in table.objects.filter(user=user).select_related("permission__content_type"):
+            removed.append(_grant_record(row))
+            stamp_change(row, actor=actor, reason=reason)
+            row.delete()
+
+    suspension = Suspension(
+        user=user,
+        case=case,
+        reason=reason,
+        suspended_by=actor,
+        was_active=user.is_active,
+        employment_status_before=employee.employment_status if employee else "",
+        object_permissions_removed=removed,
+        sessions_ended=end_sessions(user),
+    )
+    stamp_change(suspension, actor=actor, reason=reason)
+    suspension.save()
+    suspension.groups_removed.set(list(user.groups.all()))
+    suspension.permissions_removed.set(list(user.user_permissions.all()))
+
+    stamp_change(user, actor=actor, reason=reason)
+    user.groups.clear()
+    user.user_permissions.clear()
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    if employee is not None:
+        employee.employment_status = EmploymentStatus.SUSPENDED
+        stamp_change(employee, actor=actor, reason=reason)
+        employee.save()
+        _sync_branch_authority(employee)
+    clear_scope_cache(user)
+    return suspension
+
+
+@audited
+def employee_reinstate(*, user, actor, reason: str) -> Suspension:
+    """Give back what the open suspension took, where it still applies.
+
+    Branch authority is derived again from the restored roles and branches; a
+    complaint grant comes back only if the complaint is still assigned to them.
+    What no longer applies is listed on the suspension as not restored.
+    """
+    from django.utils import timezone
+    from guardian.shortcuts import assign_perm
+
+    reason = require_reason(reason)
+    _require_reviewer(actor, user)
+    user = User.objects.select_for_update().get(pk=user.pk)
+    suspension = Suspension.objects.select_for_update().filter(user=user, reinstated_at__isnull=True).first()
+    if suspension is None:
+        raise ValidationError("%(name)s is not suspended.", params={"name": user.get_username()})
+
+    stamp_change(user, actor=actor, reason=reason)
+    user.groups.add(*suspension.groups_removed.all())
+    user.user_permissions.add(*suspension.permissions_removed.all())
+    user.is_active = suspension.was_active
+    user.save(update_fields=["is_active"])
+    employee = Employee.objects.select_for_update().filter(user=user).first()
+    if employee is not None and suspension.employment_status_before:
+        employee.employment_status = suspension.employment_status_before
+        stamp_change(employee, actor=actor, reason=reason)
+        employee.save()
+        _sync_branch_authority(employee)
+
+    not_restored = []
+    for grant in suspension.object_permissions_removed:
+        if grant["table"] == BranchUserObjectPermission._meta.label_lower:
+            continue  # derived again from roles and branches above
+        target = _grant_target(grant)
+        if target is None:
+            not_restored.append({**grant, "why": "the object no longer exists"})
+        elif grant["model"] == "complaints.complaint" and target.assigned_to_id != user.pk:
+            not_restored.append({**grant, "why": "the complaint was reassigned while they were suspended"})
+        else:
+            assign_perm(f"{grant['model'].split('.')[0]}.{grant['perm']}", user, target)
+
+    suspension.reinstated_by = actor
+    suspension.reinstated_at = timezone.now()
+    suspension.reinstate_reason = reason
+    suspension.not_restored = not_restored
+    stamp_change(suspension, actor=actor, reason=reason)
+    suspension.save()
+    clear_scope_cache(user)
+    return suspension
+
+
+def _grant_target(grant: dict):
+    from django.apps import apps
+
+    model = apps.get_model(grant["model"])
+    return model._default_manager.filter(pk=grant["object_pk"]).first()

@@ -4,9 +4,9 @@ it back to its rightful holder with a supervisor's approval."""
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.utils import timezone
 
+from audit.context import audited
 from backoffice.history import require_reason
 from numbers.choices import HELD_STATUSES, NumberStatus
 from numbers.models import MobileNumber, Subscriber
@@ -31,7 +31,7 @@ from ._common import (
 from .handling import _check_number_branch, _link_number
 
 
-@transaction.atomic
+@audited
 def complaint_block_number(*, complaint: Complaint, number: MobileNumber, actor, reason: str) -> EmergencyBlock:
     """Freeze a number at once. Its open transfer requests are cancelled, and until the
     block is lifted from this complaint nothing moves it."""
@@ -102,7 +102,7 @@ def _lift_block(block: EmergencyBlock, *, actor, reason: str, now) -> None:
     save(block, actor=actor, reason=reason)
 
 
-@transaction.atomic
+@audited
 def complaint_lift_block(*, block: EmergencyBlock, actor, reason: str) -> EmergencyBlock:
     """The complaint did not bear out (the holder is rightful): unblock, holder unchanged."""
     reason = require_reason(reason)
@@ -132,7 +132,7 @@ def complaint_lift_block(*, block: EmergencyBlock, actor, reason: str) -> Emerge
 # --- Restoration -------------------------------------------------------------------------
 
 
-@transaction.atomic
+@audited
 def restoration_request(
     *, complaint: Complaint, number: MobileNumber, actor, reason: str, to_subscriber: Subscriber | None = None
 ) -> Restoration:
@@ -223,7 +223,7 @@ def restoration_approval_blockers(*, restoration: Restoration, actor) -> list[st
     return blockers
 
 
-@transaction.atomic
+@audited
 def restoration_approve(*, restoration: Restoration, actor, reason: str) -> Restoration:
     """Close the wrongful holding, open the rightful one, lift the block and unblock
     the number: one transaction, both holdings kept in the ledger."""
@@ -275,7 +275,7 @@ def restoration_approve(*, restoration: Restoration, actor, reason: str) -> Rest
     return restoration
 
 
-@transaction.atomic
+@audited
 def restoration_reject(*, restoration: Restoration, actor, reason: str) -> Restoration:
     reason = require_reason(reason)
     # The number first, as restoration_approve does: a rejection racing an approval
@@ -303,7 +303,7 @@ def restoration_reject(*, restoration: Restoration, actor, reason: str) -> Resto
     return restoration
 
 
-@transaction.atomic
+@audited
 def restoration_cancel(*, restoration: Restoration, actor, reason: str) -> Restoration:
     """The handler withdraws the request (asked too soon, wrong subscriber)."""
     reason = require_reason(reason)

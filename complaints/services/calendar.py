@@ -6,15 +6,15 @@ from collections.abc import Iterable
 
 import holidays as holiday_data
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 
+from audit.context import audited
 from backoffice.history import require_reason, stamp_change
 
 from ..models import Holiday, WorkingCalendar
 from ._common import require_working
 
 
-@transaction.atomic
+@audited
 def calendar_load_holidays(
     *, calendar: WorkingCalendar, country: str, years: Iterable[int], actor, reason: str, subdivision: str = ""
 ) -> int:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 
+from audit.context import audited
 from backoffice.history import require_reason, stamp_change
 
 from ..models import SlaTable
 from ._common import require_working
 
 
-@transaction.atomic
+@audited
 def sla_table_activate(*, table: SlaTable, actor, reason: str) -> SlaTable:
     """Make ``table`` the one active SLA table: the table active until now is
     deactivated in the same transaction (constraint ``sla_one_active_table``).

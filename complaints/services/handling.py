@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from audit.context import audited, audited_transaction
 from backoffice.history import require_reason
 from numbers.models import Branch, MobileNumber, Subscriber
 from sms.choices import SmsPurpose
@@ -106,7 +106,7 @@ def _next_reference(year: int) -> str:
 # --- Intake ---------------------------------------------------------------------------
 
 
-@transaction.atomic
+@audited
 def complaint_create(
     *,
     complainant: Subscriber,
@@ -218,7 +218,7 @@ def _link_number(complaint: Complaint, number: MobileNumber, *, actor, reason: s
     return link
 
 
-@transaction.atomic
+@audited
 def complaint_add_number(*, complaint: Complaint, number: MobileNumber, actor, reason: str) -> ComplaintNumber:
     reason = require_reason(reason)
     # The number first, as blocking does: adding and blocking it at once queue instead of deadlocking.
@@ -235,7 +235,7 @@ def complaint_add_number(*, complaint: Complaint, number: MobileNumber, actor, r
 # --- Assignment -----------------------------------------------------------------------
 
 
-@transaction.atomic
+@audited
 def complaint_assign(*, complaint: Complaint, assignee, actor, reason: str) -> Complaint:
     """Give the complaint to a handler of its branch; the handler's object permission
     moves with it. Supervisors assign; a handler may take an unassigned complaint;
@@ -295,7 +295,7 @@ def _check_move(complaint: Complaint, to_state: str) -> None:
         )
 
 
-@transaction.atomic
+@audited
 def complaint_acknowledge(*, complaint: Complaint, actor, reason: str) -> Complaint:
     reason = require_reason(reason)
     now = timezone.now()
@@ -317,7 +317,7 @@ def complaint_acknowledge(*, complaint: Complaint, actor, reason: str) -> Compla
     return complaint
 
 
-@transaction.atomic
+@audited
 def complaint_investigate(*, complaint: Complaint, actor, reason: str) -> Complaint:
     reason = require_reason(reason)
     complaint = locked_complaint(complaint)
@@ -329,7 +329,7 @@ def complaint_investigate(*, complaint: Complaint, actor, reason: str) -> Compla
     return complaint
 
 
-@transaction.atomic
+@audited
 def complaint_note(*, complaint: Complaint, actor, reason: str):
     """A note on the record; ``reason`` is the note itself."""
     reason = require_reason(reason)
@@ -338,7 +338,7 @@ def complaint_note(*, complaint: Complaint, actor, reason: str):
     return record_event(complaint, kind=EventKind.NOTE, actor=actor, text=reason)
 
 
-@transaction.atomic
+@audited
 def complaint_resolve(*, complaint: Complaint, actor, reason: str) -> Complaint:
     """Resolve with a summary of what was done (``reason``). Nothing may be left
     hanging: no standing block, no restoration awaiting approval, no offer on the table."""
@@ -376,7 +376,7 @@ def complaint_resolve(*, complaint: Complaint, actor, reason: str) -> Complaint:
     return complaint
 
 
-@transaction.atomic
+@audited
 def complaint_close(*, complaint: Complaint, actor, reason: str) -> Complaint:
     reason = require_reason(reason)
     complaint = locked_complaint(complaint)
@@ -389,7 +389,7 @@ def complaint_close(*, complaint: Complaint, actor, reason: str) -> Complaint:
     return complaint
 
 
-@transaction.atomic
+@audited
 def complaint_reopen(*, complaint: Complaint, actor, reason: str) -> Complaint:
     """The customer is not satisfied: the resolution clock starts again from now.
     Breaches already recorded stay."""
@@ -428,7 +428,7 @@ def complaint_record_breaches(*, now: datetime | None = None, batch: int = 1000)
     candidates = Q(state__in=OPEN_COMPLAINT_STATES) & due
     done = 0
     for pk in list(Complaint.objects.filter(candidates).values_list("pk", flat=True)[:batch]):
-        with transaction.atomic():
+        with audited_transaction(reason="An SLA clock ran out."):
             complaint = (
                 Complaint.objects.select_for_update(skip_locked=True, of=("self",)).filter(candidates, pk=pk).first()
             )

@@ -9,10 +9,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from audit.context import audited, audited_transaction
 from backoffice.history import require_reason
 
 from ..choices import LIVE_OFFER_STATES, EventKind, OfferKind, OfferState, ResponseChannel
@@ -71,7 +71,7 @@ def _event(offer: CompensationOffer, complaint: Complaint, *, actor, text: str) 
     )
 
 
-@transaction.atomic
+@audited
 def offer_propose(
     *,
     complaint: Complaint,
@@ -124,7 +124,7 @@ def offer_propose(
     return offer
 
 
-@transaction.atomic
+@audited
 def offer_approve(*, offer: CompensationOffer, actor, reason: str) -> CompensationOffer:
     reason = require_reason(reason)
     now = timezone.now()
@@ -142,7 +142,7 @@ def offer_approve(*, offer: CompensationOffer, actor, reason: str) -> Compensati
     return offer
 
 
-@transaction.atomic
+@audited
 def offer_refuse(*, offer: CompensationOffer, actor, reason: str) -> CompensationOffer:
     """A supervisor refuses to approve: the offer is withdrawn with why."""
     reason = require_reason(reason)
@@ -158,7 +158,7 @@ def offer_refuse(*, offer: CompensationOffer, actor, reason: str) -> Compensatio
     return offer
 
 
-@transaction.atomic
+@audited
 def offer_make(*, offer: CompensationOffer, channel: str, actor, reason: str) -> CompensationOffer:
     """Put the offer to the customer (in person, by phone, in writing)."""
     reason = require_reason(reason)
@@ -185,7 +185,7 @@ def offer_make(*, offer: CompensationOffer, channel: str, actor, reason: str) ->
     return offer
 
 
-@transaction.atomic
+@audited
 def offer_record_response(
     *,
     offer: CompensationOffer,
@@ -229,7 +229,7 @@ def offer_record_response(
     return offer
 
 
-@transaction.atomic
+@audited
 def offer_withdraw(*, offer: CompensationOffer, actor, reason: str) -> CompensationOffer:
     reason = require_reason(reason)
     complaint = locked_complaint(offer.complaint)
@@ -255,7 +255,7 @@ def offer_expire_due(*, now: datetime | None = None, batch: int = 1000) -> int:
     done = 0
     due = CompensationOffer.objects.filter(state__in=LIVE_OFFER_STATES, valid_until__lte=now)
     for pk, complaint_id in list(due.values_list("pk", "complaint_id")[:batch]):
-        with transaction.atomic():
+        with audited_transaction(reason="The offer was not answered in time."):
             # The complaint first, as every offer service locks it: an answer being
             # recorded right now is skipped (the next run sees it) instead of deadlocking.
             complaint = (

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import date
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
+from audit.context import audited
 from backoffice.history import require_reason
 
 from ..choices import EventKind, Regulator
@@ -17,7 +17,7 @@ from ..selectors import change_summary, flaggable_change
 from ._common import locked_complaint, record_event, require_handler_or_supervisor, save
 
 
-@transaction.atomic
+@audited
 def regulator_case_record(
     *, complaint: Complaint, regulator: str, case_number: str, notified_on: date, actor, reason: str, note: str = ""
 ) -> RegulatorCase:
@@ -56,7 +56,7 @@ def regulator_case_record(
     return case
 
 
-@transaction.atomic
+@audited
 def regulator_response_record(
     *, case: RegulatorCase, responded_on: date, summary: str, actor, reason: str
 ) -> RegulatorResponse:
@@ -83,7 +83,7 @@ def regulator_response_record(
     return response
 
 
-@transaction.atomic
+@audited
 def employee_flag(*, complaint: Complaint, change: str, actor, reason: str) -> EmployeeFlag:
     """Flag the employee who made ``change`` ("numbers.holding:<history id>", a history
     record of one of the complaint's numbers). The flag keeps both: who, and which change."""
@@ -125,7 +125,7 @@ def employee_flag(*, complaint: Complaint, change: str, actor, reason: str) -> E
     return flag
 
 
-@transaction.atomic
+@audited
 def employee_flag_withdraw(*, flag: EmployeeFlag, actor, reason: str) -> EmployeeFlag:
     """A flag raised in error is withdrawn, never deleted."""
     reason = require_reason(reason)

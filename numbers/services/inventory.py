@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.context import audited
 from backoffice.history import require_reason, stamp_change
 from staff.selectors import has_branch_perm, is_working
 
@@ -45,7 +46,7 @@ def _require_branch_perm(actor, perms: tuple[str, ...], branch_id: int, what: st
 # --- Inventory ----------------------------------------------------------------
 
 
-@transaction.atomic
+@audited
 def number_create(*, msisdn: str, branch: Branch, actor, reason: str) -> MobileNumber:
     """Bring a number into the inventory, available and unheld."""
     reason = require_reason(reason)
@@ -72,7 +73,7 @@ def number_create(*, msisdn: str, branch: Branch, actor, reason: str) -> MobileN
 # --- The lifecycle ------------------------------------------------------------
 
 
-@transaction.atomic
+@audited
 def number_transition(
     *,
     number: MobileNumber,
@@ -244,7 +245,7 @@ def require_previous_holder(number: MobileNumber, subscriber: Subscriber) -> Non
         )
 
 
-@transaction.atomic
+@audited
 def number_restore(*, number: MobileNumber, to_subscriber: Subscriber, actor, reason: str, grounds: str) -> Holding:
     """Give a blocked number back to a previous holder: close the wrongful holding,
     open the rightful one, both kept in the ledger. Only for an approved restoration
@@ -279,7 +280,7 @@ def number_restore(*, number: MobileNumber, to_subscriber: Subscriber, actor, re
     return new
 
 
-@transaction.atomic
+@audited
 def number_record_topup(*, number: MobileNumber, actor, reason: str, at: datetime | None = None) -> MobileNumber:
     """A top-up or payment restarts the 90-day inactivity period."""
     reason = require_reason(reason)
@@ -299,7 +300,7 @@ def number_record_topup(*, number: MobileNumber, actor, reason: str, at: datetim
 # --- Subscribers --------------------------------------------------------------
 
 
-@transaction.atomic
+@audited
 def subscriber_create(
     *,
     full_name: str,
@@ -347,7 +348,7 @@ SUBSCRIBER_EDITABLE_FIELDS = (
 )
 
 
-@transaction.atomic
+@audited
 def subscriber_update(*, subscriber: Subscriber, actor, reason: str, **changes) -> Subscriber:
     """Correct a subscriber's details; who and why are kept in history."""
     reason = require_reason(reason)

@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from audit.context import audited, audited_transaction
 from backoffice.history import require_reason, stamp_change
 from sms.choices import SmsPurpose
 from sms.services import sms_send
@@ -135,7 +136,7 @@ def _tell_subscriber(subscriber: Subscriber, *, via_number: str | None, body: st
 # --- Requests -------------------------------------------------------------------
 
 
-@transaction.atomic
+@audited
 def transfer_create(
     *, number: MobileNumber, new_subscriber: Subscriber, actor, reason: str, expires_in_days: int | None = None
 ) -> TransferRequest:
@@ -207,7 +208,7 @@ def transfer_create(
     return request
 
 
-@transaction.atomic
+@audited
 def transfer_cancel(*, request: TransferRequest, actor, reason: str) -> TransferRequest:
     """Withdraw an open request (the requester changed their mind, a party refused)."""
     reason = require_reason(reason)
@@ -250,7 +251,7 @@ def _sweep(candidates: Q, action: Callable[[TransferRequest], None]) -> int:
     row another worker holds is left for the next run."""
     done = 0
     for pk in list(TransferRequest.objects.filter(candidates).values_list("pk", flat=True)[:SWEEP_BATCH]):
-        with transaction.atomic():
+        with audited_transaction(reason="The transfer request ran out of time."):
             request = (
                 TransferRequest.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("number", "from_holder")
@@ -344,7 +345,7 @@ def _save_consent(consent: TransferConsent, request: TransferRequest, *, actor, 
     return consent
 
 
-@transaction.atomic
+@audited
 def consent_record_in_person(
     *,
     request: TransferRequest,
@@ -384,7 +385,7 @@ def consent_record_in_person(
     return _save_consent(consent, request, actor=actor, reason=reason, now=now)
 
 
-@transaction.atomic
+@audited
 def consent_record_signed_form(
     *, request: TransferRequest, party: str, signed_form: File, actor, reason: str, note: str = ""
 ) -> TransferConsent:
@@ -435,7 +436,7 @@ def _hash_code(code: str, salt: str) -> str:
     return salted_hmac("numbers.consent_code", f"{salt}:{code}", algorithm="sha256").hexdigest()
 
 
-@transaction.atomic
+@audited
 def consent_code_send(*, request: TransferRequest, actor, reason: str) -> ConsentCode:
     """Send a one-time code to the number itself: only whoever holds the SIM can read it."""
     reason = require_reason(reason)
@@ -458,9 +459,10 @@ def consent_code_send(*, request: TransferRequest, actor, reason: str) -> Consen
     code = f"{secrets.randbelow(10**6):06d}"
     salt = secrets.token_hex(8)
     with service_write_scope():
-        ConsentCode.objects.filter(request=request, used_at__isnull=True, superseded_at__isnull=True).update(
-            superseded_at=now
-        )
+        for live in ConsentCode.objects.filter(request=request, used_at__isnull=True, superseded_at__isnull=True):
+            live.superseded_at = now
+            stamp_change(live, actor=actor, reason="A new code replaces this one.")
+            live.save(update_fields=["superseded_at"])
         challenge = ConsentCode(
             request=request,
             sent_to=number.msisdn,
@@ -492,7 +494,7 @@ def consent_code_verify(*, request: TransferRequest, code: str, actor, reason: s
     return outcome
 
 
-@transaction.atomic
+@audited
 def _consent_code_check(*, request: TransferRequest, code: str, actor, reason: str):
     now = timezone.now()
     request = _locked_request(request)
@@ -537,7 +539,7 @@ def _consent_code_check(*, request: TransferRequest, code: str, actor, reason: s
     return _save_consent(consent, request, actor=actor, reason=reason, now=now)
 
 
-@transaction.atomic
+@audited
 def consent_revoke(*, consent: TransferConsent, actor, reason: str) -> TransferConsent:
     """A party may take consent back at any time until the transfer is approved."""
     reason = require_reason(reason)
@@ -607,7 +609,7 @@ def transfer_approval_blockers(*, request: TransferRequest, actor, now: datetime
     return blockers
 
 
-@transaction.atomic
+@audited
 def transfer_approve(*, request: TransferRequest, actor, reason: str) -> TransferRequest:
     """Execute a transfer in one transaction: close the old holding, open the new one
     (linked to this request), change the number's holder, record who and why."""
@@ -668,7 +670,7 @@ def transfer_approve(*, request: TransferRequest, actor, reason: str) -> Transfe
     return request
 
 
-@transaction.atomic
+@audited
 def transfer_reject(*, request: TransferRequest, actor, reason: str) -> TransferRequest:
     """A supervisor refuses the transfer; the request stays on record with why.
 
@@ -705,7 +707,7 @@ def transfer_reject(*, request: TransferRequest, actor, reason: str) -> Transfer
 # --- Transfer locks -------------------------------------------------------------
 
 
-@transaction.atomic
+@audited
 def transfer_lock_place(*, number: MobileNumber, actor, reason: str) -> TransferLock:
     """At the holder's request: no transfer can be requested or approved while it stands."""
     reason = require_reason(reason)
@@ -743,7 +745,7 @@ def _lift(lock: TransferLock, *, actor, reason: str, evidence: str, now: datetim
         lock.save()
 
 
-@transaction.atomic
+@audited
 def transfer_lock_lift(
     *, number: MobileNumber, document_type: str, document_number: str, actor, reason: str
 ) -> TransferLock:

@@ -1,0 +1,229 @@
+"""The tamper-evident chain every audit record carries.
+
+Each record of a chained table stores ``prev_hash`` (the hash of the record
+before it in that table) and ``record_hash`` = SHA-256 of ``prev_hash`` and the
+record's canonical content. ``audit.ChainHead`` keeps the last hash of every
+table, and the next record chains from the head, not from whatever row happens
+to be last: deleting the newest records leaves the head pointing at nothing.
+``verify_table`` recomputes a table's chain and names the first broken link.
+
+Writers take one lock (``audit.context.chain_lock``) so each table's chain has a
+single order: the primary-key order of its rows.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from . import context
+
+GENESIS = "0" * 64
+CHAIN_FIELDS = ("prev_hash", "record_hash")
+
+
+def _canonical_value(field: models.Field, value):
+    if value is None:
+        return None
+    if isinstance(field, models.ForeignKey):
+        field = field.target_field
+    try:
+        value = field.to_python(value)
+    except (ValidationError, TypeError, ValueError):
+        return str(value)
+    if isinstance(value, datetime.datetime):
+        if timezone.is_aware(value):
+            value = value.astimezone(datetime.UTC)
+        return value.isoformat()
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        places = getattr(field, "decimal_places", None)
+        if places is not None:
+            value = value.quantize(Decimal(1).scaleb(-places))
+        return str(value)
+    if isinstance(value, (bool, int, dict, list)):
+        return value
+    return str(value)
+
+
+def canonical_content(record: models.Model) -> str:
+    """The record as hashed: every stored field but its key and the chain itself, in a fixed form."""
+    opts = record._meta
+    content = {
+        field.attname: _canonical_value(field, getattr(record, field.attname))
+        for field in opts.concrete_fields
+        if field.attname not in CHAIN_FIELDS and not field.primary_key
+    }
+    return json.dumps({"table": opts.db_table, "fields": content}, sort_keys=True, separators=(",", ":"))
+
+
+def record_hash(prev_hash: str, record: models.Model) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{canonical_content(record)}".encode()).hexdigest()
+
+
+def _head_model():
+    return apps.get_model("audit", "ChainHead")
+
+
+def seal(records: list[models.Model]) -> None:
+    """Chain new, unsaved records of one table after the table's head; caller inserts them."""
+    if not records:
+        return
+    context.chain_lock()
+    model = type(records[0])
+    table = model._meta.db_table
+    head = _head_model().objects.filter(table=table).first()
+    prev = head.last_hash if head else GENESIS
+    for record in records:
+        _stamp_from_context(record)
+        record.prev_hash = prev
+        record.record_hash = prev = record_hash(prev, record)
+
+
+def advance_head(model: type[models.Model], last: models.Model) -> None:
+    head_model = _head_model()
+    head_model.objects.bulk_create(
+        [head_model(table=model._meta.db_table, last_pk=str(last.pk), last_hash=last.record_hash)],
+        update_conflicts=True,
+        unique_fields=["table"],
+        update_fields=["last_pk", "last_hash"],
+    )
+
+
+def _stamp_from_context(record: models.Model) -> None:
+    """Fill who, why and which request from the audit context where the writer left them blank."""
+    if hasattr(record, "history_request_id") and not record.history_request_id:
+        record.history_request_id = context.current_request_id() or context.new_request_id()
+    if not hasattr(record, "history_change_reason"):
+        return
+    acting = context.current_acting()
+    if record.history_user_id is None and acting and getattr(acting.actor, "pk", None):
+        record.history_user_id = acting.actor.pk
+    if not record.history_change_reason and acting and acting.reason:
+        record.history_change_reason = acting.reason
+    if not record.actor_label:
+        job = context.current_job()
+        if record.history_user_id is not None:
+            user = acting.actor if acting and getattr(acting.actor, "pk", None) == record.history_user_id else None
+            user = user or record.history_user
+            record.actor_label = user.get_username()
+        elif job:
+            record.actor_label = f"job:{job}"
+
+
+class ChainedQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        if not objs:
+            return objs
+        with transaction.atomic(using=self.db):
+            seal(objs)
+            created = super().bulk_create(objs, *args, **kwargs)
+            advance_head(self.model, objs[-1])
+        return created
+
+    def update(self, **kwargs):
+        raise ValidationError("Audit records are append-only: they are never updated.", code="append_only")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise ValidationError("Audit records are append-only: they are never updated.", code="append_only")
+
+    def delete(self):
+        raise ValidationError("Audit records are append-only: they are never deleted.", code="append_only")
+
+
+class ChainedRecord(models.Model):
+    """An append-only record on the audit chain."""
+
+    history_request_id = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    prev_hash = models.CharField(max_length=64, editable=False, default="")
+    record_hash = models.CharField(max_length=64, editable=False, default="")
+
+    objects = ChainedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValidationError("Audit records are append-only: they are never updated.", code="append_only")
+        with transaction.atomic(using=kwargs.get("using")):
+            seal([self])
+            super().save(*args, **kwargs)
+            advance_head(type(self), self)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Audit records are append-only: they are never deleted.", code="append_only")
+
+
+class AuditedHistoricalRecord(ChainedRecord):
+    """Base of every simple-history model here: adds the actor's name as it was at the time.
+
+    The name survives a renamed or retired account, and names the job when a job acted.
+    """
+
+    actor_label = models.CharField(max_length=150, blank=True, default="", db_index=True)
+
+    class Meta:
+        abstract = True
+
+
+# --- Verification -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Break:
+    table: str
+    pk: str | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"record {self.pk}" if self.pk is not None else "chain head"
+        return f"{self.table}: {where}: {self.problem}"
+
+
+def chained_models() -> list[type[models.Model]]:
+    return sorted(
+        (m for m in apps.get_models() if issubclass(m, ChainedRecord)),
+        key=lambda m: m._meta.db_table,
+    )
+
+
+def verify_table(model: type[models.Model], *, chunk_size: int = 2000) -> tuple[int, Break | None]:
+    """Walk one table's chain in key order; return how many records and the first break, if any."""
+    table = model._meta.db_table
+    head = _head_model().objects.filter(table=table).first()
+    prev = GENESIS
+    last = None
+    count = 0
+    for record in model._base_manager.order_by("pk").iterator(chunk_size=chunk_size):
+        count += 1
+        if record.prev_hash != prev:
+            problem = (
+                "a record before it was removed or altered (its link does not match)"
+                if record.prev_hash != GENESIS
+                else "the chain restarts here: the records before it were cut off"
+            )
+            return count, Break(table, str(record.pk), problem)
+        if record_hash(prev, record) != record.record_hash:
+            return count, Break(table, str(record.pk), "its content was altered after it was written")
+        prev = record.record_hash
+        last = record
+    if last is None:
+        if head is not None:
+            return count, Break(table, None, f"the head names record {head.last_pk}, but the table is empty")
+        return count, None
+    if head is None:
+        return count, Break(table, None, "the table has records but no chain head")
+    if head.last_hash != last.record_hash or head.last_pk != str(last.pk):
+        return count, Break(table, None, f"the newest records were removed: the head names record {head.last_pk}")
+    return count, None

@@ -1,0 +1,21 @@
+from django.db import models
+
+
+class AccessKind(models.TextChoices):
+    LOGIN = "login", "Signed in"
+    LOGIN_FAILED = "login_failed", "Failed sign-in"
+    LOGOUT = "logout", "Signed out"
+
+
+class CaseState(models.TextChoices):
+    OPEN = "open", "Open"
+    SUSPENDED = "suspended", "Suspended pending review"
+    CLOSED = "closed", "Closed"
+
+
+class CaseOutcome(models.TextChoices):
+    CLEARED = "cleared", "Cleared: no misconduct"
+    WARNING = "warning", "Written warning"
+    FINAL_WARNING = "final_warning", "Final written warning"
+    DISMISSED = "dismissed", "Dismissed"
+    OTHER = "other", "Other (see notes)"

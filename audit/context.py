@@ -1,0 +1,129 @@
+"""Who acts, why, and in which request or job run: the context every history record is stamped with.
+
+Services set the actor and reason they were called with; the request middleware
+and the Celery task signals set the request id that groups everything one click
+or one job run changed. History records made by code that cannot stamp its own
+instances (guardian grants, m2m rows, cascades) take their who and why from here.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.db import connection, transaction
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Acting:
+    actor: Any = None
+    reason: str = ""
+
+
+_request_id: ContextVar[str | None] = ContextVar("audit_request_id", default=None)
+_job: ContextVar[str | None] = ContextVar("audit_job", default=None)
+_acting: ContextVar[Acting | None] = ContextVar("audit_acting", default=None)
+
+# One advisory lock number for the whole audit chain (see audit.chain).
+CHAIN_LOCK_KEY = 0x6175646974  # "audit"
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def current_job() -> str | None:
+    return _job.get()
+
+
+def current_acting() -> Acting | None:
+    return _acting.get()
+
+
+@contextmanager
+def request_scope(request_id: str | None = None) -> Iterator[str]:
+    """Group every change made inside under one request id (kept if one is already set)."""
+    existing = _request_id.get()
+    if existing and request_id is None:
+        yield existing
+        return
+    token = _request_id.set(request_id or new_request_id())
+    try:
+        yield _request_id.get()
+    finally:
+        _request_id.reset(token)
+
+
+@contextmanager
+def job_scope(name: str, request_id: str | None = None) -> Iterator[str]:
+    """A job run: its changes share one request id and name the job as their actor."""
+    job_token = _job.set(name)
+    try:
+        with request_scope(request_id or new_request_id()) as rid:
+            yield rid
+    finally:
+        _job.reset(job_token)
+
+
+@contextmanager
+def acting(*, actor: Any, reason: str | None) -> Iterator[None]:
+    token = _acting.set(Acting(actor=actor, reason=(reason or "").strip()))
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def chain_lock() -> None:
+    """Serialise writers of the audit chain until the transaction ends.
+
+    Taken first thing in every service transaction, before any row lock, so the
+    chain has one order and two services never wait on each other in a cycle.
+    On SQLite the IMMEDIATE transaction mode already serialises writers.
+    """
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+
+
+@contextmanager
+def audited_transaction(*, actor: Any = None, reason: str = "") -> Iterator[None]:
+    """One audited unit of work: a transaction holding the chain lock, stamping who and why.
+
+    Jobs use it per item, so a long sweep never holds the chain for long.
+    """
+    with request_scope(), transaction.atomic():
+        chain_lock()
+        outer = _acting.get()
+        actor = actor if actor is not None else (outer.actor if outer else None)
+        reason = reason or (outer.reason if outer else "")
+        with acting(actor=actor, reason=reason):
+            yield
+
+
+def audited(fn: F) -> F:
+    """Run a service as one transaction that holds the chain lock and stamps its changes.
+
+    The ``actor`` and ``reason`` keyword arguments become the who and why of every
+    history record the call makes, and the call gets a request id unless it runs
+    inside a request or job that already has one.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with audited_transaction(actor=kwargs.get("actor"), reason=kwargs.get("reason") or ""):
+            return fn(*args, **kwargs)
+
+    wrapper.__audited__ = True
+    return wrapper  # type: ignore[return-value]

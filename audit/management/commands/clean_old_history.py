@@ -1,0 +1,1 @@
+from ._refuse_purge import RefusePurge as Command  # noqa: F401

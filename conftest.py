@@ -56,6 +56,25 @@ def _fail_missing_service(request):
     )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _flush_past_append_only_triggers():
+    """A transactional test ends by emptying every table (TRUNCATE); on PostgreSQL the
+    audit tables refuse TRUNCATE, whoever asks. The test database, and only it, is
+    emptied with triggers off, as a DBA would. A no-op on SQLite."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        return original(self, ["SET LOCAL session_replication_role = replica", *sql_list])
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+    try:
+        yield
+    finally:
+        DatabaseOperations.execute_sql_flush = original
+
+
 # --- Personas ---------------------------------------------------------------
 
 

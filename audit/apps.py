@@ -7,4 +7,6 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import locking, signals  # noqa: F401
+
+        locking.connect()

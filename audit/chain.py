@@ -120,8 +120,19 @@ def _stamp_from_context(record: models.Model) -> None:
             record.actor_label = f"job:{job}"
 
 
+APPEND_ONLY_UPDATE = "Audit records are append-only: they are never updated."
+APPEND_ONLY_DELETE = "Audit records are append-only: they are never deleted."
+
+
 class ChainedQuerySet(models.QuerySet):
     def bulk_create(self, objs, *args, **kwargs):
+        if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
+            # A skipped row would leave the head naming a record that was never written;
+            # an upsert would rewrite one that was.
+            raise ValidationError(
+                "Audit records are inserted whole: ignore_conflicts and update_conflicts are refused.",
+                code="append_only",
+            )
         objs = list(objs)
         if not objs:
             return objs
@@ -132,13 +143,13 @@ class ChainedQuerySet(models.QuerySet):
         return created
 
     def update(self, **kwargs):
-        raise ValidationError("Audit records are append-only: they are never updated.", code="append_only")
+        raise ValidationError(APPEND_ONLY_UPDATE, code="append_only")
 
     def bulk_update(self, objs, fields, batch_size=None):
-        raise ValidationError("Audit records are append-only: they are never updated.", code="append_only")
+        raise ValidationError(APPEND_ONLY_UPDATE, code="append_only")
 
     def delete(self):
-        raise ValidationError("Audit records are append-only: they are never deleted.", code="append_only")
+        raise ValidationError(APPEND_ONLY_DELETE, code="append_only")
 
 
 class ChainedRecord(models.Model):
@@ -154,15 +165,17 @@ class ChainedRecord(models.Model):
         abstract = True
 
     def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise ValidationError("Audit records are append-only: they are never updated.", code="append_only")
+        if not self._state.adding or kwargs.get("force_update") or kwargs.get("update_fields") is not None:
+            raise ValidationError(APPEND_ONLY_UPDATE, code="append_only")
+        # Always an INSERT: a new instance given an existing key would otherwise UPDATE that row.
+        kwargs["force_insert"] = True
         with transaction.atomic(using=kwargs.get("using")):
             seal([self])
             super().save(*args, **kwargs)
             advance_head(type(self), self)
 
     def delete(self, *args, **kwargs):
-        raise ValidationError("Audit records are append-only: they are never deleted.", code="append_only")
+        raise ValidationError(APPEND_ONLY_DELETE, code="append_only")
 
 
 class AuditedHistoricalRecord(ChainedRecord):
@@ -204,26 +217,42 @@ def verify_table(model: type[models.Model], *, chunk_size: int = 2000) -> tuple[
     head = _head_model().objects.filter(table=table).first()
     prev = GENESIS
     last = None
+    head_seen = False
     count = 0
     for record in model._base_manager.order_by("pk").iterator(chunk_size=chunk_size):
         count += 1
         if record.prev_hash != prev:
-            problem = (
-                "a record before it was removed or altered (its link does not match)"
-                if record.prev_hash != GENESIS
-                else "the chain restarts here: the records before it were cut off"
-            )
+            if last is None:
+                problem = "the chain does not start here: the records before it were removed"
+            elif record.prev_hash == GENESIS:
+                problem = f"the chain restarts here, after record {last.pk}: it was not written by the portal"
+            else:
+                problem = (
+                    f"its link does not match record {last.pk} before it: a record between them was removed, "
+                    f"or record {last.pk} was altered (or this one inserted)"
+                )
             return count, Break(table, str(record.pk), problem)
         if record_hash(prev, record) != record.record_hash:
             return count, Break(table, str(record.pk), "its content was altered after it was written")
+        if head_seen:
+            # A well-formed link past the head: appended behind the chain's back.
+            return count, Break(
+                table, str(record.pk), f"it follows the chain head (record {head.last_pk}): it was inserted by hand"
+            )
         prev = record.record_hash
         last = record
+        if head is not None and head.last_pk == str(record.pk) and head.last_hash == record.record_hash:
+            head_seen = True
     if last is None:
         if head is not None:
             return count, Break(table, None, f"the head names record {head.last_pk}, but the table is empty")
         return count, None
     if head is None:
         return count, Break(table, None, "the table has records but no chain head")
-    if head.last_hash != last.record_hash or head.last_pk != str(last.pk):
-        return count, Break(table, None, f"the newest records were removed: the head names record {head.last_pk}")
+    if not head_seen:
+        return count, Break(
+            table,
+            None,
+            f"the newest records were removed: the head names record {head.last_pk}, the table ends at {last.pk}",
+        )
     return count, None

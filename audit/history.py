@@ -4,9 +4,10 @@ and append-only in PostgreSQL."""
 from __future__ import annotations
 
 import pgtrigger
+from simple_history.manager import HistoricalQuerySet
 from simple_history.models import HistoricalRecords
 
-from .chain import AuditedHistoricalRecord, ChainedRecord
+from .chain import AuditedHistoricalRecord, ChainedQuerySet, ChainedRecord
 
 
 def append_only_triggers() -> list:
@@ -23,10 +24,19 @@ def append_only_triggers() -> list:
     ]
 
 
+class AuditedHistoricalQuerySet(HistoricalQuerySet, ChainedQuerySet):
+    """What ``Model.history`` returns: simple-history's queryset, append-only like the records.
+
+    Without it ``number.history.all().delete()`` or ``.update(...)`` would go around
+    the refusals ``ChainedQuerySet`` puts on the historical model's own manager.
+    """
+
+
 class AuditedHistoricalRecords(HistoricalRecords):
     """``HistoricalRecords`` whose tables carry the chain, the request id and the actor's name."""
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("historical_queryset", AuditedHistoricalQuerySet)
         kwargs.setdefault("bases", [AuditedHistoricalRecord])
         kwargs.setdefault("m2m_bases", [ChainedRecord])
         super().__init__(*args, **kwargs)

@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from numbers.models import UndeletableModel
+from numbers.models import UndeletableModel, UndeletableQuerySet
 
 from .chain import ChainedRecord
 from .choices import AccessKind, CaseOutcome, CaseState
@@ -85,6 +85,7 @@ class DisciplinaryCase(UndeletableModel):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     history = AuditedHistoricalRecords(m2m_fields=[complaints, flags])
+    objects = UndeletableQuerySet.as_manager()
 
     class Meta:
         ordering = ["-opened_at", "-id"]
@@ -118,6 +119,7 @@ class CaseNote(UndeletableModel):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     history = AuditedHistoricalRecords()
+    objects = UndeletableQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]

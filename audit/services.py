@@ -22,8 +22,31 @@ def _require_reviewer(actor) -> None:
         raise PermissionDenied("Only auditors and administrators keep disciplinary cases.")
 
 
+def _require_not_own(case: DisciplinaryCase, actor) -> None:
+    if case.employee_id == actor.pk:
+        raise PermissionDenied("Nobody keeps their own case: another reviewer does.")
+
+
 def _locked(case: DisciplinaryCase) -> DisciplinaryCase:
     return DisciplinaryCase.objects.select_for_update().get(pk=case.pk)
+
+
+def _standing_flags(flags: Iterable, employee) -> list:
+    """The flags read fresh: each about ``employee`` and not withdrawn."""
+    from complaints.models import EmployeeFlag
+
+    wanted = {flag.pk for flag in flags}
+    found = list(EmployeeFlag.objects.select_related("complaint").filter(pk__in=wanted).order_by("pk"))
+    for flag in found:
+        if flag.employee_id != employee.pk:
+            raise ValidationError(
+                "Flag #%(pk)s is about another employee.", params={"pk": flag.pk}, code="flag_other_employee"
+            )
+        if flag.withdrawn_at is not None:
+            raise ValidationError(
+                "Flag #%(pk)s was withdrawn: it grounds no case.", params={"pk": flag.pk}, code="flag_withdrawn"
+            )
+    return found
 
 
 @audited
@@ -35,10 +58,7 @@ def case_open(*, employee, summary: str, actor, reason: str, complaints: Iterabl
         raise PermissionDenied("Nobody opens a case on themselves.")
     if not (summary or "").strip():
         raise ValidationError("Say what the employee is accused of.", code="summary_required")
-    flags = list(flags)
-    for flag in flags:
-        if flag.employee_id != employee.pk:
-            raise ValidationError("Flag #%(pk)s is about another employee.", params={"pk": flag.pk})
+    flags = _standing_flags(flags, employee)
     if DisciplinaryCase.objects.filter(employee=employee).exclude(state=CaseState.CLOSED).exists():
         raise ValidationError(
             "%(name)s already has an open case; add to it instead.", params={"name": employee.get_username()}
@@ -57,6 +77,7 @@ def case_open(*, employee, summary: str, actor, reason: str, complaints: Iterabl
 @audited
 def case_add_note(*, case: DisciplinaryCase, text: str, actor, reason: str = "Case note.") -> CaseNote:
     _require_reviewer(actor)
+    _require_not_own(case, actor)
     text = (text or "").strip()
     if not text:
         raise ValidationError("A note needs some text.", code="note_required")
@@ -72,6 +93,7 @@ def case_suspend_employee(*, case: DisciplinaryCase, actor, reason: str):
     reason = require_reason(reason)
     _require_reviewer(actor)
     case = _locked(case)
+    _require_not_own(case, actor)
     if case.state != CaseState.OPEN:
         raise ValidationError(
             "Only an open case suspends its employee (this one is %(state)s).",
@@ -90,6 +112,7 @@ def case_close(*, case: DisciplinaryCase, outcome: str, actor, reason: str, rein
     reason = require_reason(reason)
     _require_reviewer(actor)
     case = _locked(case)
+    _require_not_own(case, actor)
     if case.state == CaseState.CLOSED:
         raise ValidationError("This case is already closed.", code="closed")
     if outcome not in CaseOutcome.values:

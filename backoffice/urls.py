@@ -12,4 +12,5 @@ urlpatterns = [
     # Staff screens outside the admin (transfers, approvals, complaints), in the admin's look.
     path("", include("numbers.urls")),
     path("", include("complaints.urls")),
+    path("review/", include("audit.urls")),
 ]

@@ -1,14 +1,16 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
-from backoffice.adminkit import NoDeleteAdminMixin, PortalModelAdmin
+from backoffice.adminkit import NoDeleteAdminMixin, PortalModelAdmin, standing_filter
 from backoffice.history import stamp_change
 from numbers.models import BranchUserObjectPermission
 
 from . import services
 from .forms import EmployeeForm
-from .models import Employee
+from .models import Employee, Suspension
 
 
 @admin.register(Employee)
@@ -116,3 +118,87 @@ class BranchAuthorityAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
     def has_view_permission(self, request, obj=None) -> bool:
         user = request.user
         return user.is_active and (user.is_superuser or user.has_perm("staff.view_employee"))
+
+
+# --- Suspensions: what a suspension took away, read-only --------------------------
+
+SuspensionStateFilter = standing_filter(
+    field="reinstated_at", title="suspension", standing=("standing", "In force"), ended=("reinstated", "Reinstated")
+)
+
+
+@admin.register(Suspension)
+class SuspensionAdmin(PortalModelAdmin):
+    """Made and closed only by staff.services (employee_suspend, employee_reinstate), from
+    the audit review's cases; here read by auditors and administrators, with its history."""
+
+    list_display = ("user", "suspended_at", "suspended_by", "case", "sessions_ended", "reinstated_at", "reinstated_by")
+    list_select_related = ("user", "suspended_by", "case__employee", "reinstated_by")
+    list_filter = (SuspensionStateFilter,)
+    ordering = ("-suspended_at", "-id")
+    search_fields = ("user__username",)
+    search_help_text = "The suspended employee's user name (whole, or its beginning, as typed)."
+    fieldsets = (
+        (None, {"fields": ("user", "case", "reason", "suspended_by", "suspended_at")}),
+        (
+            "What was taken away",
+            {
+                "fields": (
+                    "was_active",
+                    "employment_status_before",
+                    "groups_shown",
+                    "permissions_shown",
+                    "object_permissions_shown",
+                    "sessions_ended",
+                )
+            },
+        ),
+        (
+            "Reinstated",
+            {"fields": ("reinstated_by", "reinstated_at", "reinstate_reason", "not_restored_shown")},
+        ),
+    )
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        return (queryset.filter(user__username__startswith=term) if term else queryset), False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field for _, options in self.get_fieldsets(request, obj) for field in options["fields"]]
+
+    @admin.display(description="roles (groups) removed")
+    def groups_shown(self, obj):
+        return ", ".join(sorted(group.name for group in obj.groups_removed.all())) or "—"
+
+    @admin.display(description="direct permissions removed")
+    def permissions_shown(self, obj):
+        perms = obj.permissions_removed.select_related("content_type")
+        return ", ".join(sorted(f"{p.content_type.app_label}.{p.codename}" for p in perms)) or "—"
+
+    @admin.display(description="object permissions removed")
+    def object_permissions_shown(self, obj):
+        return _grants(obj.object_permissions_removed)
+
+    @admin.display(description="not restored")
+    def not_restored_shown(self, obj):
+        return _grants(obj.not_restored)
+
+
+def _grants(grants) -> str:
+    if not grants:
+        return "—"
+    return format_html_join(
+        mark_safe("<br>"),
+        "{} on {} #{}{}",
+        ((grant.get("perm", ""), grant.get("model", ""), grant.get("object_pk", ""), _why(grant)) for grant in grants),
+    )
+
+
+def _why(grant: dict) -> str:
+    return f" ({grant['why']})" if grant.get("why") else ""

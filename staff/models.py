@@ -43,6 +43,13 @@ class Employee(models.Model):
         return self.employment_status == EmploymentStatus.ACTIVE
 
 
+class SuspensionQuerySet(models.QuerySet):
+    def delete(self):
+        from numbers.exceptions import DeletionRefused
+
+        raise DeletionRefused("Suspensions are never deleted; reinstate instead.", code="no_delete")
+
+
 class Suspension(models.Model):
     """What suspending an employee took away, kept so that reinstating gives back exactly that.
 
@@ -74,6 +81,7 @@ class Suspension(models.Model):
     )
 
     history = AuditedHistoricalRecords(m2m_fields=[groups_removed, permissions_removed])
+    objects = SuspensionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-suspended_at", "-id"]

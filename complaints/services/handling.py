@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from audit.context import audited, audited_transaction
+from audit.context import acting, audited, audited_transaction
 from backoffice.history import require_reason
 from numbers.models import Branch, MobileNumber, Subscriber
 from sms.choices import SmsPurpose
@@ -159,8 +159,12 @@ def complaint_create(
     reason = require_reason(reason or f"Complaint received ({Channel(channel).label.lower()})")
 
     rule = sla_rule_for(category=category, severity=severity)
+    # The decorator stamps the reason it was given, none here: the worded one goes on
+    # what is recorded from the context (the reference sequence, the handler's grant).
+    with acting(actor=actor, reason=reason):
+        reference = _next_reference(timezone.localtime(received_at).year)
     complaint = Complaint(
-        reference=_next_reference(timezone.localtime(received_at).year),
+        reference=reference,
         complainant=complainant,
         category=category,
         severity=severity,
@@ -180,7 +184,8 @@ def complaint_create(
     _record_breaches(complaint, now)  # entered late: a clock may already have run out
     save(complaint, actor=actor, reason=reason)
     if complaint.assigned_to_id:
-        assign_perm(HANDLE_PERM, actor, complaint)
+        with acting(actor=actor, reason=reason):
+            assign_perm(HANDLE_PERM, actor, complaint)
     record_event(
         complaint,
         kind=EventKind.RECEIVED,

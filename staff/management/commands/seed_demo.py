@@ -2,6 +2,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from audit.demo import demo_walkthrough as audit_walkthrough
+from audit.demo import seed_audit
 from complaints.demo import demo_walkthrough, seed_complaints
 from numbers.demo import seed_numbers, seed_subscribers, seed_transfers
 from staff.personas import PERSONAS, demo_password, ensure_branches, ensure_personas
@@ -16,7 +18,8 @@ TRY_THE_FLOW = (
 
 class Command(BaseCommand):
     help = (
-        "Seed demo branches, personas, subscribers, numbers, transfer requests and complaints (idempotent; DEBUG only)."
+        "Seed demo branches, personas, subscribers, numbers, transfer requests, complaints and a disciplinary case "
+        "(idempotent; DEBUG only)."
     )
 
     def add_arguments(self, parser):
@@ -37,6 +40,7 @@ class Command(BaseCommand):
             created = seed_numbers(actor=actor, branches=branches, subscribers=subscribers)
             transfers = seed_transfers(users=users, subscribers=subscribers)
             complaints = seed_complaints(users=users, subscribers=subscribers)
+            audit = seed_audit(users=users)
         # The SMS of the transfers and complaints reach the outbox when the block above commits.
         if created:
             summary = ", ".join(f"{count} {state}" for state, count in created.items())
@@ -59,6 +63,14 @@ class Command(BaseCommand):
         for label, outcome in complaints.items():
             if outcome.startswith("skipped"):
                 self.stdout.write(f"  {label}: {outcome}")
+        made = [label for label, outcome in audit.items() if outcome == "created"]
+        if made:
+            self.stdout.write(f"Created audit demo: {', '.join(made)}.")
+        elif all(outcome == "present" for outcome in audit.values()):
+            self.stdout.write("Demo disciplinary case already present; nothing to add.")
+        for label, outcome in audit.items():
+            if outcome.startswith("skipped"):
+                self.stdout.write(f"  {label}: {outcome}")
         self.stdout.write("")
         self.stdout.write("Demo logins (http://127.0.0.1:8000/admin/):")
         self.stdout.write(f"  {'user':<14} {'role':<20} {'branches':<20} password")
@@ -72,4 +84,8 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write("Try the complaint incident:")
         for line in demo_walkthrough(SITE):
+            self.stdout.write(f"  {line}")
+        self.stdout.write("")
+        self.stdout.write("Try the audit review:")
+        for line in audit_walkthrough(SITE):
             self.stdout.write(f"  {line}")

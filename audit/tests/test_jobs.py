@@ -1,0 +1,105 @@
+"""A job run on a real Celery worker over Redis: what it changes names the job as its
+actor and shares the task's id as its request id, on the chain like everything else.
+
+The worker is another process, so it needs the test database on a server: PostgreSQL
+(the test database, committed: transaction=True) and Redis (CELERY_BROKER_URL)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from celery.backends.redis import RedisBackend
+from celery.result import AsyncResult
+from django.conf import settings
+from django.utils import timezone
+
+from audit.chain import chained_models, verify_table
+from audit.tests.test_chain import (
+    ROOT,
+    database_url,
+    flush_past_append_only_triggers,  # noqa: F401 - the flush after each test
+)
+from backoffice.celery import app
+from numbers.choices import TransferState
+from numbers.models import TransferRequest
+from numbers.tasks import expire_transfer_requests
+from tests.helpers import back_date
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
+
+JOB = "numbers.expire_transfer_requests"
+
+
+@pytest.fixture
+def worker():
+    """A real worker process on the configured broker and the test database; results in Redis."""
+    broker = os.environ["CELERY_BROKER_URL"]
+    env = {**os.environ, "CELERY_RESULT_BACKEND": broker, "DATABASE_URL": database_url()}
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", "solo", "--loglevel", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run_on(worker, task) -> tuple[str, object]:
+    """Send ``task`` through Redis, wait for the worker's answer; return its id and result."""
+    backend = RedisBackend(app=app, url=os.environ["CELERY_BROKER_URL"])
+    started = time.monotonic()
+    result = AsyncResult(task.delay().id, app=app, backend=backend)
+    try:
+        return result.id, result.get(timeout=60)
+    except Exception:
+        worker.terminate()
+        output = worker.communicate(timeout=20)[0].decode(errors="replace")
+        pytest.fail(f"worker did not answer within {time.monotonic() - started:.0f}s:\n{output[-3000:]}")
+
+
+def marks() -> dict:
+    return {m: m._base_manager.order_by("-pk").values_list("pk", flat=True).first() or 0 for m in chained_models()}
+
+
+def test_a_job_on_a_real_worker_is_recorded_as_the_job_with_the_task_id(worker, open_request):
+    assert settings.CELERY_TASK_ALWAYS_EAGER is False
+    now = timezone.now()
+    back_date(
+        TransferRequest, open_request.pk, created_at=now - timedelta(days=8), expires_at=now - timedelta(minutes=1)
+    )
+    mark = marks()
+
+    task_id, expired = run_on(worker, expire_transfer_requests)
+    assert expired == 1
+    open_request.refresh_from_db()
+    assert open_request.state == TransferState.EXPIRED
+
+    record = open_request.history.latest("history_id")
+    assert (record.history_user, record.actor_label) == (None, f"job:{JOB}")
+    assert record.history_request_id == task_id.replace("-", "")
+    assert record.history_change_reason.startswith("Expired: not approved by")
+    written = [r for m, last in mark.items() for r in m._base_manager.filter(pk__gt=last)]
+    tables = {r._meta.db_table for r in written}
+    assert {"numbers_historicaltransferrequest", "sms_historicalsmsmessage"} <= tables  # the SMS after commit too
+    assert {r.history_request_id for r in written} == {task_id.replace("-", "")}
+    assert {r.actor_label for r in written if hasattr(r, "actor_label")} == {f"job:{JOB}"}
+    for model in chained_models():
+        assert verify_table(model)[1] is None
+
+    # A second run is another id, and has nothing to do.
+    second_id, expired = run_on(worker, expire_transfer_requests)
+    assert expired == 0 and second_id != task_id
+    assert open_request.history.latest("history_id").history_request_id == task_id.replace("-", "")

@@ -56,9 +56,10 @@ def _sync_branch_authority(employee: Employee) -> None:
     if employee.employment_status == EmploymentStatus.ACTIVE:
         perms = {perm for role in _roles_of(user) for perm in ROLE_BRANCH_PERMS.get(role, ())}
         branches = list(employee.branches.all())
+        # One grant at a time: guardian's bulk assign uses bulk_create, which history never sees.
         for perm in sorted(perms):
-            if branches:
-                assign_perm(f"numbers.{perm}", user, branches)
+            for branch in branches:
+                assign_perm(f"numbers.{perm}", user, branch)
     clear_scope_cache(user)
 
 

@@ -39,29 +39,6 @@ TABLE = History._meta.db_table
 # --- Helpers (also used by the other audit test modules) ------------------------------
 
 
-@pytest.fixture(autouse=True, scope="module")
-def flush_past_append_only_triggers():
-    """A transactional test ends by emptying every table (TRUNCATE); on PostgreSQL the
-    audit tables refuse TRUNCATE, whoever asks. The test database, and only it, is
-    emptied with triggers off, as a DBA would. (Module-scoped so it outlives the
-    function-scoped flush; a no-op on SQLite.)"""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    from django.db.backends.postgresql.operations import DatabaseOperations
-
-    original = DatabaseOperations.execute_sql_flush
-
-    def execute_sql_flush(self, sql_list):
-        return original(self, ["SET LOCAL session_replication_role = replica", *sql_list])
-
-    DatabaseOperations.execute_sql_flush = execute_sql_flush
-    try:
-        yield
-    finally:
-        DatabaseOperations.execute_sql_flush = original
-
-
 def tamper(sql: str, params=()) -> None:
     """Raw SQL past every guard: on PostgreSQL with the triggers switched off for the transaction."""
     with transaction.atomic(), connection.cursor() as cursor:

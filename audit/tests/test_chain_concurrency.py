@@ -15,7 +15,6 @@ from audit.chain import chained_models, verify_table
 from audit.choices import AccessKind
 from audit.models import AccessEvent
 from audit.signals import record_access
-from audit.tests.test_chain import flush_past_append_only_triggers  # noqa: F401 - the flush after each test
 from numbers import services as ns
 from numbers.choices import NumberStatus
 from numbers.models import MobileNumber

@@ -22,7 +22,6 @@ from audit.chain import chained_models, verify_table
 from audit.tests.test_chain import (
     ROOT,
     database_url,
-    flush_past_append_only_triggers,  # noqa: F401 - the flush after each test
 )
 from backoffice.celery import app
 from numbers.choices import TransferState

@@ -14,7 +14,6 @@ from audit import context
 from audit import services as audit_services
 from audit.chain import chained_models, verify_table
 from audit.context import audited_transaction
-from audit.tests.test_chain import flush_past_append_only_triggers  # noqa: F401 - the transactional test's flush
 from backoffice.celery import app
 from complaints.choices import Channel, ComplaintCategory, Severity
 from complaints.models import Complaint

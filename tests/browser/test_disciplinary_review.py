@@ -13,7 +13,6 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from audit.tests.test_chain import flush_past_append_only_triggers  # noqa: F401 - the flush after the test (PostgreSQL)
 from complaints import services as cs
 from complaints.choices import Channel, ComplaintCategory, Severity
 from complaints.selectors import flaggable_changes

@@ -184,6 +184,34 @@ def sla_presets(db):
     return SlaTable.objects.get(is_active=True)
 
 
+# --- Jobs and delivery ------------------------------------------------------------
+
+
+@pytest.fixture
+def eager():
+    """Tasks run in process at .delay(), also where a broker is configured: for
+    tests of what happens after commit, not of the broker (tests marked redis)."""
+    from backoffice.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def locmem_sms(settings):
+    """The in-memory SMS gateway: what was handed over, and failures on demand."""
+    from sms.backends.locmem import LocmemBackend
+
+    settings.SMS_BACKEND = "sms.backends.locmem.LocmemBackend"
+    LocmemBackend.sent = []
+    LocmemBackend.fail_next = 0
+    yield LocmemBackend
+    LocmemBackend.sent = []
+    LocmemBackend.fail_next = 0
+
+
 # --- Browser ----------------------------------------------------------------
 
 

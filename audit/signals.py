@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery.signals import task_postrun, task_prerun
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
+from simple_history.models import HistoricalRecords
 
 from . import context
 from .choices import AccessKind
@@ -59,11 +60,18 @@ def _job_started(task_id=None, task=None, **kwargs):
     """A job run is its own actor: its changes are grouped under the task id."""
     scope = context.job_scope(task.name, request_id=(task_id or "").replace("-", "") or None)
     scope.__enter__()
-    _job_scopes[task_id] = scope
+    # A task run eagerly inside a request (no broker) is still the job's doing, not
+    # the signed-in user's: hide the request simple-history would take the user from.
+    request = getattr(HistoricalRecords.context, "request", None)
+    if request is not None:
+        del HistoricalRecords.context.request
+    _job_scopes[task_id] = (scope, request)
 
 
 @task_postrun.connect(dispatch_uid="audit_job_end")
 def _job_ended(task_id=None, **kwargs):
-    scope = _job_scopes.pop(task_id, None)
+    scope, request = _job_scopes.pop(task_id, (None, None))
     if scope is not None:
         scope.__exit__(None, None, None)
+    if request is not None:
+        HistoricalRecords.context.request = request

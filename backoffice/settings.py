@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "numbers",
     "sms",
     "complaints",
+    "jobs",
 ]
 
 MIDDLEWARE = [
@@ -198,10 +199,31 @@ COMPLAINTS_DEFAULT_REGULATOR = os.environ.get("COMPLAINTS_DEFAULT_REGULATOR", "T
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 
 # --- SMS ------------------------------------------------------------------------
-# Like EMAIL_BACKEND: "sms.backends.outbox.OutboxBackend" stores messages in the
-# outbox shown in the admin (demo and development); "sms.backends.console.ConsoleBackend"
-# prints them; a production gateway is one more class with send_messages().
+# Every message is stored in the outbox (shown in the admin) and delivered after
+# commit through SMS_BACKEND, like EMAIL_BACKEND: "sms.backends.outbox.OutboxBackend"
+# delivers nothing (demo and development), "sms.backends.console.ConsoleBackend"
+# prints, "sms.backends.http.HttpGatewayBackend" posts to SMS_GATEWAY_URL.
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "sms.backends.outbox.OutboxBackend")
+SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
+SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
+SMS_GATEWAY_TIMEOUT = float(os.environ.get("SMS_GATEWAY_TIMEOUT", "10"))
+# Failed SMS and staff notices are retried with exponential backoff (1, 2, 4 ... min).
+DELIVERY_MAX_ATTEMPTS = int(os.environ.get("DELIVERY_MAX_ATTEMPTS", "8"))
+
+# --- The inactivity lifecycle (operator's terms) -------------------------------
+# A number stays with its subscriber for HOLD_DAYS after the last top-up or
+# payment; warnings go out on WARNING_DAYS; then it is withdrawn and ages in
+# quarantine for QUARANTINE_DAYS, never fewer than MIN_QUARANTINE_DAYS (US
+# number-aging rules: 45). A system check refuses a policy that breaks these.
+NUMBER_LIFECYCLE = {
+    "HOLD_DAYS": int(os.environ.get("LIFECYCLE_HOLD_DAYS", "90")),
+    "WARNING_DAYS": tuple(
+        int(day) for day in os.environ.get("LIFECYCLE_WARNING_DAYS", "60,75,85").split(",") if day.strip()
+    ),
+    "QUARANTINE_DAYS": int(os.environ.get("LIFECYCLE_QUARANTINE_DAYS", "90")),
+    "MIN_QUARANTINE_DAYS": int(os.environ.get("LIFECYCLE_MIN_QUARANTINE_DAYS", "45")),
+    "BATCH_SIZE": int(os.environ.get("LIFECYCLE_BATCH_SIZE", "500")),
+}
 
 # --- Celery -------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
@@ -222,6 +244,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # --- Email (staff notices) ----------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "backoffice@localhost")
+# Links in staff notices point here.
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 LOGGING = {
     "version": 1,

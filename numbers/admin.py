@@ -33,6 +33,7 @@ from .forms import (
 from .models import (
     Branch,
     Holding,
+    InactivityWarning,
     MobileNumber,
     Subscriber,
     TransferConsent,
@@ -41,7 +42,7 @@ from .models import (
     normalize_document_number,
 )
 from .msisdn import msisdn_search_query
-from .selectors import holding_list, number_list, number_search, subscriber_list
+from .selectors import holding_list, inactivity_warning_list, number_list, number_search, subscriber_list
 
 BULK_ACTION_LIMIT = 500
 # How many transfer requests the number and subscriber pages list (newest first).
@@ -637,19 +638,16 @@ class SubscriberAdmin(PortalModelAdmin):
         obj.pk = saved.pk
 
 
-@admin.register(Holding)
-class HoldingAdmin(PortalModelAdmin):
-    """The ledger is read here, written only by the services."""
+class NumberRecordAdmin(PortalModelAdmin):
+    """Rows about a number that only the services or jobs write: read here, scoped
+    to the user's branches by ``selector``, found by the number in any format."""
 
-    list_display = ("number", "subscriber", "started_at", "start_reason", "ended_at", "end_reason", "started_by")
-    list_select_related = ("number", "subscriber", "started_by")
-    list_filter = ("start_reason", "end_reason", HoldingBranchFilter)
+    selector = None
     search_fields = ("number__msisdn",)
     search_help_text = "An MSISDN in any format."
-    ordering = ("-started_at", "-id")
 
     def get_queryset(self, request):
-        return holding_list(user=request.user)
+        return type(self).selector(user=request.user)
 
     def get_search_results(self, request, queryset, search_term):
         return search_by_msisdn(queryset, search_term, "number__msisdn"), False
@@ -659,6 +657,28 @@ class HoldingAdmin(PortalModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(Holding)
+class HoldingAdmin(NumberRecordAdmin):
+    """The ledger is read here, written only by the services."""
+
+    selector = staticmethod(holding_list)
+    list_display = ("number", "subscriber", "started_at", "start_reason", "ended_at", "end_reason", "started_by")
+    list_select_related = ("number", "subscriber", "started_by")
+    list_filter = ("start_reason", "end_reason", HoldingBranchFilter)
+    ordering = ("-started_at", "-id")
+
+
+@admin.register(InactivityWarning)
+class InactivityWarningAdmin(NumberRecordAdmin):
+    """What the lifecycle job warned, and when: written only by the job."""
+
+    selector = staticmethod(inactivity_warning_list)
+    list_display = ("number", "subscriber", "warning_day", "period_start", "withdrawal_on", "sent_at")
+    list_select_related = ("number", "subscriber")
+    list_filter = ("warning_day",)
+    ordering = ("-sent_at", "-id")
 
 
 @admin.register(Branch)

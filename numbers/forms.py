@@ -247,3 +247,30 @@ class TransferLiftForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     reason = ReasonField()
+
+
+# --- The disconnection register ---
+
+
+class DisconnectionCheckForm(forms.Form):
+    """Has this number been disconnected since the day consent to text it was given?"""
+
+    msisdn = forms.CharField(
+        label="Phone number", max_length=32, help_text="Any usual form: 012 345 678, +85512345678."
+    )
+    since = forms.DateField(
+        label="Consent given on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The day the caller last knew the number to be their customer's.",
+    )
+
+    def clean_msisdn(self) -> str:
+        return normalize_msisdn(self.cleaned_data["msisdn"])
+
+    def clean_since(self):
+        from django.utils import timezone
+
+        since = self.cleaned_data["since"]
+        if since > timezone.localdate():
+            raise ValidationError("The date cannot be in the future.")
+        return since

@@ -468,6 +468,45 @@ class Holding(UndeletableModel):
 pre_save.connect(guard_service_written, sender=Holding, dispatch_uid="guard_holding")
 
 
+class InactivityWarning(UndeletableModel):
+    """One SMS warning of the inactivity lifecycle: which day of which period, to whom.
+
+    The period is named by its start (the last top-up or payment), so a top-up
+    opens a new period with its own warnings, and the unique constraint makes each
+    warning exist once per period, however many times (or workers) the job runs.
+    """
+
+    written_by = "the inactivity lifecycle job"
+
+    number = models.ForeignKey(MobileNumber, on_delete=models.PROTECT, related_name="inactivity_warnings")
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.PROTECT, related_name="+")
+    period_start = models.DateTimeField(help_text="The last top-up or payment this period counts from.")
+    warning_day = models.PositiveSmallIntegerField()
+    withdrawal_on = models.DateField(help_text="The day the number is withdrawn without a top-up.")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    history = AuditedHistoricalRecords()
+    objects = ServiceWrittenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        base_manager_name = "objects"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["number", "period_start", "warning_day"],
+                name="inactivity_warning_once_per_period",
+                violation_error_message="This warning was already sent for this inactivity period.",
+            ),
+            models.CheckConstraint(condition=Q(warning_day__gt=0), name="inactivity_warning_day_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Day-{self.warning_day} warning #{self.pk} for number #{self.number_id}"
+
+
+pre_save.connect(guard_service_written, sender=InactivityWarning, dispatch_uid="guard_inactivity_warning")
+
+
 # --- Transfers ------------------------------------------------------------------
 
 
@@ -721,9 +760,10 @@ class TransferLock(UndeletableModel):
                 name="transfer_lock_one_per_number",
                 violation_error_message="This number is already locked against transfers.",
             ),
+            # lifted_by is empty only when the lifecycle job withdrew the number
+            # (history names the job); a lift at a branch always names its employee.
             models.CheckConstraint(
-                condition=Q(lifted_at__isnull=True)
-                | (Q(lifted_by__isnull=False) & ~Q(lift_reason="") & ~Q(lift_evidence="")),
+                condition=Q(lifted_at__isnull=True) | (~Q(lift_reason="") & ~Q(lift_evidence="")),
                 name="transfer_lock_lift_recorded",
             ),
         ]

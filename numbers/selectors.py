@@ -6,7 +6,7 @@ Every list a user sees passes through here, so branch scoping is decided once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
@@ -15,10 +15,11 @@ from django.utils import timezone
 
 from staff.selectors import branch_scope
 
-from .choices import OPEN_TRANSFER_STATES, ConsentParty, TransferState
+from .choices import OPEN_TRANSFER_STATES, ConsentParty, HoldingEndReason, TransferState
 from .models import (
     ConsentCode,
     Holding,
+    InactivityWarning,
     MobileNumber,
     Subscriber,
     TransferConsent,
@@ -26,7 +27,7 @@ from .models import (
     TransferRequest,
     normalize_document_number,
 )
-from .msisdn import msisdn_search_query
+from .msisdn import msisdn_search_query, normalize_msisdn
 
 
 def number_list(*, user, perm: str = "view_branch_numbers") -> QuerySet[MobileNumber]:
@@ -56,6 +57,11 @@ def number_search(*, queryset: QuerySet[MobileNumber], term: str) -> QuerySet[Mo
 
 def holding_list(*, user) -> QuerySet[Holding]:
     queryset = Holding.objects.select_related("number", "subscriber", "started_by", "ended_by")
+    return branch_scope(user, "view_branch_numbers").filter(queryset, path="number__branch")
+
+
+def inactivity_warning_list(*, user) -> QuerySet[InactivityWarning]:
+    queryset = InactivityWarning.objects.select_related("number", "subscriber")
     return branch_scope(user, "view_branch_numbers").filter(queryset, path="number__branch")
 
 
@@ -248,3 +254,63 @@ def subscriber_by_document(*, document_type: str, document_number: str) -> Subsc
 def transfer_consent(*, transfer: TransferRequest, pk: int) -> TransferConsent | None:
     """A consent of this request (never one of another request reached by its id)."""
     return TransferConsent.objects.filter(request=transfer, pk=pk).first()
+
+
+# --- The disconnection register ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DisconnectionAnswer:
+    """ "Has this number been permanently disconnected since D?" — as the US
+    Reassigned Numbers Database answers it: yes, no, or no data."""
+
+    msisdn: str
+    since: date
+    answer: str  # "yes", "no" or "no_data"
+    last_disconnected_on: date | None
+    explanation: str
+
+    YES = "yes"
+    NO = "no"
+    NO_DATA = "no_data"
+
+
+def last_disconnection(number_id: int) -> datetime | None:
+    """When the number was last withdrawn from a subscriber (holding ended by withdrawal)."""
+    return (
+        Holding.objects.filter(number_id=number_id, end_reason=HoldingEndReason.WITHDRAWAL)
+        .order_by("-ended_at")
+        .values_list("ended_at", flat=True)
+        .first()
+    )
+
+
+def disconnection_check(*, msisdn: str, since: date) -> DisconnectionAnswer:
+    """Answer for a caller (a bank, say) who got consent to text ``msisdn`` on ``since``.
+
+    "No data" when the number is not ours, or our records of it start after that
+    day: we cannot vouch for what happened before we held it.
+    """
+    from .lifecycle import local_day
+
+    e164 = normalize_msisdn(msisdn)
+    number = MobileNumber.objects.filter(msisdn=e164).only("pk", "created_at").first()
+    if number is None:
+        return DisconnectionAnswer(
+            e164, since, DisconnectionAnswer.NO_DATA, None, "This number is not in our inventory."
+        )
+    last = last_disconnection(number.pk)
+    last_day = local_day(last) if last else None
+    if last_day is not None and last_day >= since:
+        return DisconnectionAnswer(
+            e164, since, DisconnectionAnswer.YES, last_day, f"Permanently disconnected on {last_day:%d %b %Y}."
+        )
+    if local_day(number.created_at) > since:
+        return DisconnectionAnswer(
+            e164,
+            since,
+            DisconnectionAnswer.NO_DATA,
+            last_day,
+            f"Our records of this number start on {local_day(number.created_at):%d %b %Y}, after that date.",
+        )
+    return DisconnectionAnswer(e164, since, DisconnectionAnswer.NO, last_day, "Not disconnected since that date.")

@@ -21,6 +21,7 @@ urlpatterns = [
         name="transfer_consent_form",
     ),
     path("transfers/<int:pk>/cancel/", views.transfer_cancel, name="transfer_cancel"),
+    path("disconnections/", views.disconnection_check, name="disconnection_check"),
     path("approvals/", views.approval_queue, name="approval_queue"),
     path("approvals/<int:pk>/", views.approval_detail, name="approval_detail"),
     path("approvals/<int:pk>/approve/", views.transfer_approve, name="transfer_approve"),

@@ -30,6 +30,7 @@ from .forms import (
     ConsentCodeVerifyForm,
     ConsentInPersonForm,
     ConsentSignedFormForm,
+    DisconnectionCheckForm,
     TransferCreateForm,
     TransferFilterForm,
     TransferReasonForm,
@@ -417,4 +418,20 @@ def transfer_reject(request, pk: int):
         what="Rejection",
         back="numbers:approval_detail",
         done="numbers:approval_queue",
+    )
+
+
+# --- The disconnection register --------------------------------------------------
+
+
+@login_required
+def disconnection_check(request):
+    """The register of permanent disconnections, as banks and others ask it before texting."""
+    _require_somewhere(request.user, "view_branch_numbers")
+    form = DisconnectionCheckForm(request.GET or None)
+    answer = selectors.disconnection_check(**form.cleaned_data) if form.is_valid() else None
+    return render_screen(
+        request,
+        "numbers/disconnections/check.html",
+        {"title": "Disconnection register", "form": form, "answer": answer},
     )

@@ -17,8 +17,9 @@ class SmsMessageAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
     must hear a code from the holder, never read it here.
     """
 
-    list_display = ["created_at", "to_msisdn", "purpose", "body"]
-    list_filter = ["purpose"]
+    list_display = ["created_at", "to_msisdn", "purpose", "status", "attempts", "sent_at", "body"]
+    list_filter = ["status", "purpose"]
+    readonly_fields = ["last_error", "next_attempt_at", "dedupe_key"]
     search_fields = ["to_msisdn"]
     search_help_text = "The recipient's number in any format (012 345 678, +855 12 345 678, 85512345678)."
     ordering = ["-created_at", "-id"]

@@ -10,4 +10,5 @@ class SmsPurpose(models.TextChoices):
     TRANSFER_LOCK = "transfer_lock", "Transfer lock placed or lifted"
     COMPLAINT = "complaint", "Complaint update"
     NUMBER_BLOCKED = "number_blocked", "Number blocked or restored"
+    INACTIVITY_WARNING = "inactivity_warning", "Inactivity warning (no top-up)"
     NOTICE = "notice", "Other notice"

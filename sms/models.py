@@ -1,35 +1,41 @@
-"""The SMS outbox: what the portal told subscribers, and when.
+"""The SMS outbox: what the portal told subscribers, when, and whether it went out.
 
-The outbox backend stores every message here so staff (and the demo) can read
-them in the admin; a production gateway backend may deliver instead.
+A message is stored in the transaction that decided it and delivered after
+commit through the gateway backend (``SMS_BACKEND``); see backoffice.delivery.
 """
 
 from django.db import models
 from django.utils import timezone
 
 from audit.history import AuditedHistoricalRecords
+from backoffice.delivery import DELIVERY_FIELDS, Deliverable, delivery_constraints
 from numbers.fields import MsisdnField
 from numbers.models import UndeletableModel, UndeletableQuerySet
 
 from .choices import SmsPurpose
 
 
-class SmsMessage(UndeletableModel):
+class SmsMessage(Deliverable, UndeletableModel):
     to_msisdn = MsisdnField("to")
     purpose = models.CharField(max_length=30, choices=SmsPurpose.choices)
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = UndeletableQuerySet.as_manager()
-    history = AuditedHistoricalRecords()
+    # The delivery state is left out of the history table: its rows were chained
+    # before delivery was tracked, and a new column would change what they hash to.
+    # Every attempt still leaves a history record, its reason saying what happened.
+    history = AuditedHistoricalRecords(excluded_fields=DELIVERY_FIELDS)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "SMS message"
         verbose_name_plural = "SMS outbox"
+        constraints = delivery_constraints("sms")
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="sms_recent_idx"),
             models.Index(fields=["to_msisdn", "-created_at"], name="sms_to_idx"),
+            models.Index(fields=["status", "next_attempt_at"], name="sms_pending_idx"),
         ]
 
     def __str__(self) -> str:

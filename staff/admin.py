@@ -10,7 +10,7 @@ from numbers.models import BranchUserObjectPermission
 
 from . import services
 from .forms import EmployeeForm
-from .models import Employee, Suspension
+from .models import Employee, StaffNotice, Suspension
 
 
 @admin.register(Employee)
@@ -202,3 +202,23 @@ def _grants(grants) -> str:
 
 def _why(grant: dict) -> str:
     return f" ({grant['why']})" if grant.get("why") else ""
+
+
+@admin.register(StaffNotice)
+class StaffNoticeAdmin(PortalModelAdmin):
+    """Emails to staff (SLA breaches): written by the services, delivered by a worker;
+    read here with their delivery state and history."""
+
+    list_display = ("created_at", "recipient", "subject", "status", "attempts", "sent_at")
+    list_select_related = ("recipient",)
+    list_filter = ("status",)
+    search_fields = ("recipient__username",)
+    search_help_text = "The recipient's user name."
+    ordering = ("-created_at", "-id")
+    readonly_fields = ("last_error", "next_attempt_at", "dedupe_key")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

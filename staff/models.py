@@ -4,6 +4,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.history import AuditedHistoricalRecords
+from backoffice.delivery import Deliverable, delivery_constraints
+from numbers.models import UndeletableModel, UndeletableQuerySet
 
 from .choices import EmploymentStatus
 
@@ -102,3 +104,29 @@ class Suspension(models.Model):
         from numbers.exceptions import DeletionRefused
 
         raise DeletionRefused("Suspensions are never deleted; reinstate instead.", code="no_delete")
+
+
+class StaffNotice(Deliverable, UndeletableModel):
+    """An email to an employee (an SLA breach to a branch supervisor, say): stored with
+    the change that caused it, delivered after commit through Django's email backend."""
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notices")
+    to_email = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = UndeletableQuerySet.as_manager()
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "staff notice"
+        constraints = delivery_constraints("notice")
+        indexes = [
+            models.Index(fields=["recipient", "-created_at"], name="notice_recipient_idx"),
+            models.Index(fields=["status", "next_attempt_at"], name="notice_pending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Notice #{self.pk} to {self.to_email}: {self.subject}"

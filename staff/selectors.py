@@ -106,3 +106,19 @@ def display_name(user) -> str:
     if user is None:
         return "system"
     return user.get_full_name() or user.get_username()
+
+
+def branch_supervisors(branch_id: int) -> QuerySet:
+    """Working employees who supervise the branch: those an SLA breach is escalated to."""
+    from django.contrib.auth import get_user_model
+
+    from numbers.models import BranchUserObjectPermission
+
+    holders = BranchUserObjectPermission.objects.filter(
+        content_object_id=branch_id, permission__codename="supervise_branch"
+    ).values("user_id")
+    return (
+        get_user_model()
+        .objects.filter(pk__in=holders, is_active=True, employee__employment_status=EmploymentStatus.ACTIVE)
+        .order_by("pk")
+    )

@@ -11,14 +11,17 @@ from collections.abc import Iterable
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import EmailMessage
+from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from audit.context import audited
+from backoffice.delivery import Outcome, create_once, deliver, dispatch_after_commit, due_for_delivery
 from backoffice.history import require_reason, stamp_change
 from numbers.models import Branch, BranchUserObjectPermission
 
 from .choices import EmploymentStatus, Role
-from .models import Employee, Suspension
+from .models import Employee, StaffNotice, Suspension
 from .roles import BRANCH_PERMS, ROLE_BRANCH_PERMS, ROLE_MODEL_PERMS
 from .selectors import clear_scope_cache, is_working
 
@@ -184,7 +187,6 @@ def _require_reviewer(actor, user) -> None:
 def end_sessions(user) -> int:
     """Sign the user out everywhere: delete their stored sessions. Returns how many."""
     from django.contrib.sessions.models import Session
-    from django.utils import timezone
 
     ended = 0
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator(chunk_size=500):
@@ -302,3 +304,46 @@ def _grant_target(grant: dict):
 
     model = apps.get_model(grant["model"])
     return model._default_manager.filter(pk=grant["object_pk"]).first()
+
+
+# --- Staff notices ------------------------------------------------------------
+
+
+def notice_send(*, recipients: Iterable, subject: str, body: str, dedupe_key: str) -> list[StaffNotice]:
+    """Store an email to each recipient with an address, at most once per key and
+    recipient, for delivery after the current transaction commits."""
+    from .tasks import deliver_notice
+
+    stored = []
+    for user in recipients:
+        if not user.email:
+            continue
+        notice = create_once(
+            StaffNotice,
+            dedupe_key=f"{dedupe_key}:user{user.pk}",
+            reason=f"Notice to {user.get_username()}: {subject}"[:200],
+            recipient=user,
+            to_email=user.email,
+            subject=subject[:200],
+            body=body,
+        )
+        if notice is not None:
+            dispatch_after_commit(deliver_notice, notice.pk)
+            stored.append(notice)
+    return stored
+
+
+def notice_deliver(*, notice_id: int) -> Outcome:
+    """Hand one notice to Django's email backend, at most once; run by the delivery task."""
+
+    def send(notice: StaffNotice) -> None:
+        EmailMessage(subject=notice.subject, body=notice.body, to=[notice.to_email]).send(fail_silently=False)
+
+    return deliver(StaffNotice, notice_id, send)
+
+
+def notice_deliver_due(*, now=None, limit: int = 1000) -> int:
+    """Retry notices that failed (after their backoff) or never left; returns how many were sent."""
+    now = now or timezone.now()
+    ids = list(due_for_delivery(StaffNotice, now=now).values_list("pk", flat=True)[:limit])
+    return sum(notice_deliver(notice_id=pk).sent for pk in ids)

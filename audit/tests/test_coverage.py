@@ -254,6 +254,8 @@ QUERYSET_MARKERS = (
 BULK_ALLOWED = {
     ("numbers/management/commands/benchmark_admin.py", "*"): "builds synthetic benchmark data in a throwaway "
     "database; its rows are measured, not evidence",
+    ("jobs/management/commands/benchmark_lifecycle.py", "*"): "the same, for the lifecycle job's benchmark "
+    "(everything it writes is rolled back)",
     ("audit/chain.py", "head_model.objects"): "audit.ChainHead is the chain's untracked anchor (upsert of the head)",
     ("audit/migration_ops.py", "model._base_manager.filter(pk=record.pk)"): "a migration sealing the history rows "
     "written before the chain existed, before the append-only triggers are installed",

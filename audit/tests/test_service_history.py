@@ -54,7 +54,9 @@ NOT_AUDITED = {
     "require_previous_holder": "read (raises when the ledger says no)",
     "get_backend": "read (the configured SMS backend)",
     # Helpers: they write only inside the caller's audited transaction, or nothing with history.
-    "sms_send": "queues a message for after commit; the outbox backend records it",
+    "sms_send": "stores a message inside the caller's audited transaction; delivery is sms_deliver",
+    "notice_send": "stores staff notices inside the caller's audited transaction; delivery is notice_deliver",
+    "apply_move": "the write half of number_transition, inside its caller's transaction (that or the lifecycle job)",
     "roles_ensure_groups": "idempotent set-up of the role groups (post-migrate, seeding, employee_create)",
     "end_sessions": "part of employee_suspend (sessions keep no history; the suspension counts them)",
     "close_open_transfers": "part of number_transition's transaction (not exported by numbers.services)",
@@ -72,7 +74,17 @@ DELEGATES = {
 
 # The job sweeps: one audited_transaction per item, so a long run never holds the chain long.
 # They run inside a job scope, so their records name the job instead of a user.
-SWEEPS = {"transfer_expire_due", "complaint_record_breaches", "offer_expire_due"}
+SWEEPS = {
+    "transfer_expire_due",
+    "complaint_record_breaches",
+    "offer_expire_due",
+    "lifecycle_run",
+    # Delivery: its own transaction per message, the chain lock taken after the gateway call.
+    "sms_deliver",
+    "sms_deliver_due",
+    "notice_deliver",
+    "notice_deliver_due",
+}
 
 
 def service_functions() -> dict[str, Callable]:
@@ -736,6 +748,79 @@ def _(fx):
 
 
 # --- The tests ----------------------------------------------------------------------------------
+
+
+# jobs: the inactivity lifecycle and delivery
+
+
+@drives("lifecycle_run")
+def _(fx):
+    from numbers.lifecycle import local_day
+    from numbers.services.lifecycle import lifecycle_run
+
+    number = fx("active")
+    day90 = local_day(number.last_topup_at) + timedelta(days=90)
+    return Call(lambda: lifecycle_run(today=day90).withdrawn, job="jobs.lifecycle", done=1)
+
+
+def _stored_sms(*, created_at=None):
+    from sms.models import SmsMessage
+    from sms.services import sms_send
+
+    with request_scope():
+        message = sms_send(to="+85512999000", body="Your number is safe", purpose="notice")
+    if created_at is not None:
+        message.created_at = created_at
+        message.save()
+    return SmsMessage.objects.get(pk=message.pk)
+
+
+@drives("sms_deliver")
+def _(fx):
+    from sms.services import sms_deliver
+
+    message = _stored_sms()
+    return Call(lambda: int(sms_deliver(message_id=message.pk).sent), job="sms.deliver", done=1)
+
+
+@drives("sms_deliver_due")
+def _(fx):
+    from django.utils import timezone
+
+    from sms.services import sms_deliver_due
+
+    _stored_sms(created_at=timezone.now() - timedelta(hours=1))
+    return Call(lambda: sms_deliver_due(), job="jobs.notifications", done=1)
+
+
+def _stored_notice(fx, *, created_at=None):
+    supervisor = fx("supervisor_a")
+    supervisor.email = supervisor.email or "supervisor_a@example.invalid"
+    supervisor.save()
+    with request_scope():
+        (notice,) = staff_services.notice_send(
+            recipients=[supervisor], subject="SLA breached", body="Look at it", dedupe_key="test-notice"
+        )
+    if created_at is not None:
+        notice.created_at = created_at
+        notice.save()
+    return notice
+
+
+@drives("notice_deliver")
+def _(fx):
+    notice = _stored_notice(fx)
+    return Call(
+        lambda: int(staff_services.notice_deliver(notice_id=notice.pk).sent), job="staff.deliver_notice", done=1
+    )
+
+
+@drives("notice_deliver_due")
+def _(fx):
+    from django.utils import timezone
+
+    _stored_notice(fx, created_at=timezone.now() - timedelta(hours=1))
+    return Call(lambda: staff_services.notice_deliver_due(), job="jobs.notifications", done=1)
 
 
 def test_every_public_service_function_is_audited_or_listed_with_why():

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -15,7 +16,8 @@ from audit.context import acting, audited, audited_transaction
 from backoffice.history import require_reason
 from numbers.models import Branch, MobileNumber, Subscriber
 from sms.choices import SmsPurpose
-from staff.selectors import display_name, has_branch_perm, is_working
+from staff.selectors import branch_supervisors, display_name, has_branch_perm, is_working
+from staff.services import notice_send
 
 from .. import sla
 from ..choices import (
@@ -93,7 +95,26 @@ def _record_breaches(complaint: Complaint, now: datetime) -> list[str]:
         if due <= now and getattr(complaint, field) is None:
             setattr(complaint, field, due)
             breached.append(name)
+    if complaint.pk is not None:  # a new complaint escalates once it is saved
+        for name in breached:
+            _escalate_breach(complaint, name)
     return breached
+
+
+def _escalate_breach(complaint: Complaint, clock: str) -> None:
+    """Tell the branch's supervisors, once per breach, after the breach commits."""
+    due = getattr(complaint, f"{clock}_due_at")
+    notice_send(
+        recipients=branch_supervisors(complaint.branch_id),
+        dedupe_key=f"sla-breach:{complaint.pk}:{clock}",
+        subject=f"SLA breached: complaint {complaint.reference} ({clock} deadline)",
+        body=(
+            f"Complaint {complaint.reference} passed its {clock} deadline "
+            f"({timezone.localtime(due):%d %b %Y %H:%M}) and is still {complaint.get_state_display().lower()}.\n"
+            f"Assigned to: {display_name(complaint.assigned_to) if complaint.assigned_to_id else 'nobody'}.\n"
+            f"Open it: {settings.PORTAL_BASE_URL}{reverse('complaints:complaint_detail', args=[complaint.pk])}"
+        ),
+    )
 
 
 def _next_reference(year: int) -> str:
@@ -181,8 +202,10 @@ def complaint_create(
         complaint.block_warn_at = sla.warning_time(received_at, complaint.block_due_at, rule.table.warn_percent)
     if has_branch_perm(actor, "handle_branch_complaints", branch.pk) and not actor.is_superuser:
         complaint.assigned_to = actor
-    _record_breaches(complaint, now)  # entered late: a clock may already have run out
+    late = _record_breaches(complaint, now)  # entered late: a clock may already have run out
     save(complaint, actor=actor, reason=reason)
+    for clock in late:
+        _escalate_breach(complaint, clock)
     if complaint.assigned_to_id:
         with acting(actor=actor, reason=reason):
             assign_perm(HANDLE_PERM, actor, complaint)

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from backoffice.delivery import DeliveryStatus
 from complaints import services as cs
 from complaints.choices import (
     COMPLAINT_MOVES,
@@ -370,11 +371,17 @@ def test_a_complainant_without_a_contact_number_is_told_on_the_alternate_or_not_
     assert sent == []
 
 
-def test_nothing_is_sent_before_the_intake_commits(agent_a, holder, branch_a, django_capture_on_commit_callbacks):
+def test_nothing_is_sent_before_the_intake_commits(
+    agent_a, holder, branch_a, django_capture_on_commit_callbacks, eager, locmem_sms
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         new_complaint(actor=agent_a, complainant=holder, branch=branch_a)
     assert len(callbacks) == 1
-    assert not SmsMessage.objects.exists()
+    assert SmsMessage.objects.get().status == DeliveryStatus.QUEUED
+    assert locmem_sms.sent == []
+    callbacks[0]()
+    assert SmsMessage.objects.get().status == DeliveryStatus.SENT
+    assert len(locmem_sms.sent) == 1
 
 
 # --- Adding a number ------------------------------------------------------------------------------

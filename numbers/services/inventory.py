@@ -115,7 +115,6 @@ def number_transition(
     if from_status == NumberStatus.BLOCKED:
         _refuse_while_emergency_block(current)
     is_sale = from_status not in HELD_STATUSES and to_status in HELD_STATUSES
-    is_withdrawal = from_status in HELD_STATUSES and to_status not in HELD_STATUSES
     if is_sale and subscriber is None:
         raise ValidationError("Selling %(msisdn)s needs a subscriber.", params={"msisdn": current.msisdn})
     if not is_sale and subscriber is not None:
@@ -124,7 +123,20 @@ def number_transition(
             params={"msisdn": current.msisdn, "from": from_status, "to": to_status},
             code="subscriber_not_allowed",
         )
+    return apply_move(current, to_status=to_status, actor=actor, reason=reason, now=now, subscriber=subscriber)
 
+
+def apply_move(
+    current: MobileNumber, *, to_status: str, actor, reason: str, now: datetime, subscriber: Subscriber | None = None
+) -> MobileNumber:
+    """Write a checked move of a locked number: the ledger, its transfers, the status.
+
+    Called by number_transition after its checks, and by the lifecycle job (which
+    acts as itself, not as an employee) after the policy's own checks.
+    """
+    from_status = current.status
+    is_sale = from_status not in HELD_STATUSES and to_status in HELD_STATUSES
+    is_withdrawal = from_status in HELD_STATUSES and to_status not in HELD_STATUSES
     with service_write_scope():
         if is_sale:
             _start_holding(

@@ -13,10 +13,9 @@ from django.urls import reverse
 from numbers import services
 from numbers.choices import ConsentParty, IdentityDocumentType, NumberStatus, TransferState
 from numbers.models import MobileNumber, TransferConsent, TransferLock, TransferRequest
-from sms.backends import Sms
-from sms.backends.outbox import OutboxBackend
 from sms.choices import SmsPurpose
 from sms.models import SmsMessage
+from sms.services import sms_send
 from staff import services as staff_services
 from staff.choices import EmploymentStatus
 from tests.factories import (
@@ -559,12 +558,8 @@ def test_posting_a_holder_change_is_still_refused_with_transfers_on_record(clien
 
 @pytest.fixture
 def outbox(db):
-    OutboxBackend().send_messages(
-        [
-            Sms(to="+85512345678", body="123456 is your code", purpose=SmsPurpose.CONSENT_CODE),
-            Sms(to="+85512345679", body="A request to transfer", purpose=SmsPurpose.TRANSFER_REQUESTED),
-        ]
-    )
+    sms_send(to="+85512345678", body="123456 is your code", purpose=SmsPurpose.CONSENT_CODE)
+    sms_send(to="+85512345679", body="A request to transfer", purpose=SmsPurpose.TRANSFER_REQUESTED)
     return {message.to_msisdn: message for message in SmsMessage.objects.all()}
 
 

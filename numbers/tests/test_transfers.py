@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from backoffice.delivery import DeliveryStatus
 from numbers import services
 from numbers.choices import (
     ConsentParty,
@@ -318,14 +319,19 @@ def test_a_supervisor_approves_and_the_number_changes_holder(
     )
 
 
-def test_approval_messages_leave_only_after_commit(supervisor_a, ready, django_capture_on_commit_callbacks):
+def test_approval_messages_leave_only_after_commit(
+    supervisor_a, ready, django_capture_on_commit_callbacks, eager, locmem_sms
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         approve(ready, supervisor_a)
-        assert not SmsMessage.objects.filter(purpose=SmsPurpose.TRANSFER_EXECUTED).exists()
+        stored = SmsMessage.objects.filter(purpose=SmsPurpose.TRANSFER_EXECUTED)
+        assert set(stored.values_list("status", flat=True)) == {DeliveryStatus.QUEUED}
+        assert locmem_sms.sent == []
     assert len(callbacks) == 3
     for callback in callbacks:
         callback()
-    assert SmsMessage.objects.filter(purpose=SmsPurpose.TRANSFER_EXECUTED).count() == 3
+    assert len(locmem_sms.sent) == 3
+    assert set(stored.values_list("status", flat=True)) == {DeliveryStatus.SENT}
 
 
 def test_a_rolled_back_approval_changes_nothing_and_tells_nobody(

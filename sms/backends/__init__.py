@@ -10,6 +10,11 @@ class Sms:
     to: str
     body: str
     purpose: str
+    reference: str = ""  # our message id, for a gateway that deduplicates
+
+
+class SmsDeliveryError(Exception):
+    """The gateway did not take the message; the delivery is retried."""
 
 
 class BaseSmsBackend:

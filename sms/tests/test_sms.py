@@ -8,6 +8,7 @@ import io
 import pytest
 from django.db import transaction
 
+from backoffice.delivery import DeliveryStatus
 from numbers.exceptions import DeletionRefused
 from numbers.msisdn import InvalidMsisdn
 from sms.backends import Sms
@@ -40,16 +41,14 @@ def test_the_console_backend_writes_to_standard_output_by_default(capsys):
     assert capsys.readouterr().out == "SMS to +85512345678 [consent_code]: 123456 is your code\n"
 
 
-@pytest.mark.django_db
-def test_the_outbox_backend_stores_each_message():
+def test_the_outbox_backend_delivers_nothing_and_says_it_took_each_message():
     assert OutboxBackend().send_messages(MESSAGES) == 2
-    stored = list(SmsMessage.objects.order_by("pk").values_list("to_msisdn", "purpose", "body"))
-    assert stored == [(m.to, m.purpose, m.body) for m in MESSAGES]
 
 
 @pytest.mark.django_db
 def test_the_outbox_is_never_deleted():
-    OutboxBackend().send_messages(MESSAGES)
+    for message in MESSAGES:
+        sms_send(to=message.to, body=message.body, purpose=message.purpose)
     message = SmsMessage.objects.first()
     with pytest.raises(DeletionRefused):
         message.delete()
@@ -68,17 +67,20 @@ def test_the_backend_follows_the_setting(settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_message_is_delivered_when_the_transaction_commits():
+def test_a_message_is_stored_with_the_change_and_delivered_when_the_transaction_commits(eager, locmem_sms):
     with transaction.atomic():
         sms_send(to="012 345 678", body="Transfer approved", purpose=SmsPurpose.TRANSFER_EXECUTED)
-        assert not SmsMessage.objects.exists()
+        assert SmsMessage.objects.get().status == DeliveryStatus.QUEUED
+        assert locmem_sms.sent == []
     message = SmsMessage.objects.get()
     # Stored in E.164 whatever form it was given in.
-    assert (message.to_msisdn, message.body, message.purpose) == (
+    assert (message.to_msisdn, message.body, message.purpose, message.status) == (
         "+85512345678",
         "Transfer approved",
         SmsPurpose.TRANSFER_EXECUTED,
+        DeliveryStatus.SENT,
     )
+    assert [m.to for m in locmem_sms.sent] == ["+85512345678"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -100,13 +102,13 @@ def test_a_rolled_back_savepoint_drops_only_its_own_messages():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_console_backend_is_used_after_commit_too(settings, capsys):
+def test_the_console_backend_is_used_after_commit_too(settings, capsys, eager):
     settings.SMS_BACKEND = "sms.backends.console.ConsoleBackend"
     with transaction.atomic():
         sms_send(to="+85512345678", body="hello", purpose=SmsPurpose.NOTICE)
         assert capsys.readouterr().out == ""
     assert capsys.readouterr().out == "SMS to +85512345678 [notice]: hello\n"
-    assert not SmsMessage.objects.exists()
+    assert SmsMessage.objects.get().status == DeliveryStatus.SENT
 
 
 @pytest.mark.django_db

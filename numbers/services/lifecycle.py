@@ -1,0 +1,289 @@
+"""The inactivity lifecycle job: warn, withdraw, quarantine, recycle.
+
+Run daily by beat (``jobs.lifecycle``) or by hand (``manage.py runjob lifecycle
+--today YYYY-MM-DD``). It acts as itself, not as an employee: history names the
+job as the actor. A number that is blocked, under an open complaint or in an
+open transfer request is never touched; it is reported as skipped, with why.
+
+Idempotent and safe to run twice at once: numbers are handled in batches, each
+batch one audited transaction that locks its rows and re-reads what was already
+done, and each warning is unique per number, period and day in the database.
+Batches are read by primary key (keyset), so a million numbers are scanned
+without holding them in memory.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
+
+from audit.context import audited_transaction
+from sms.choices import SmsPurpose
+from sms.services import sms_send
+
+from ..choices import HELD_STATUSES, OPEN_TRANSFER_STATES, NumberStatus
+from ..lifecycle import Policy, day_of_period, local_day, policy, reached_on_or_before
+from ..models import InactivityWarning, MobileNumber, TransferRequest, service_write_scope
+from ..msisdn import format_msisdn
+from .inventory import apply_move
+
+Progress = Callable[[str, int], None]
+
+SKIP_BLOCKED = "blocked"
+SKIP_COMPLAINT = "under an open complaint"
+SKIP_TRANSFER = "in an open transfer request"
+# How many skipped numbers a report lists one by one (all are counted).
+SKIPS_LISTED = 200
+
+
+@dataclass(frozen=True)
+class Skip:
+    msisdn: str
+    step: str
+    why: str
+
+
+@dataclass
+class LifecycleReport:
+    today: date
+    warned: Counter = field(default_factory=Counter)
+    withdrawn: int = 0
+    quarantined: int = 0
+    recycled: int = 0
+    skipped: list[Skip] = field(default_factory=list)
+    skip_counts: Counter = field(default_factory=Counter)
+
+    def skip(self, number: MobileNumber, step: str, why: str) -> None:
+        self.skip_counts[(step, why)] += 1
+        if len(self.skipped) < SKIPS_LISTED:
+            self.skipped.append(Skip(number.msisdn, step, why))
+
+    def lines(self) -> list[str]:
+        lines = [f"Inactivity lifecycle for {self.today:%Y-%m-%d}:"]
+        for day in sorted(self.warned):
+            lines.append(f"  day-{day} warnings sent: {self.warned[day]}")
+        if not self.warned:
+            lines.append("  warnings sent: 0")
+        lines += [
+            f"  withdrawn (no top-up or payment): {self.withdrawn}",
+            f"  put in quarantine: {self.quarantined}",
+            f"  back to available after quarantine: {self.recycled}",
+        ]
+        for (step, why), count in sorted(self.skip_counts.items()):
+            lines.append(f"  skipped ({step}, {why}): {count}")
+        lines += [f"    {skip.msisdn}: not {skip.step}, {skip.why}" for skip in self.skipped]
+        if sum(self.skip_counts.values()) > len(self.skipped):
+            lines.append(f"    ... and {sum(self.skip_counts.values()) - len(self.skipped)} more")
+        return lines
+
+
+def lifecycle_run(
+    *, today: date | None = None, progress: Progress | None = None, batch_size: int | None = None
+) -> LifecycleReport:
+    """Apply the inactivity policy for ``today`` (the operator's calendar day)."""
+    rules = policy()
+    today = today or timezone.localdate()
+    size = batch_size or rules.batch_size
+    report = LifecycleReport(today=today)
+    progress = progress or (lambda step, done: None)
+    done = 0
+    for ids in _batches(_due(rules, today), size):
+        _warn_or_withdraw(ids, rules, today, report)
+        done += len(ids)
+        progress("warnings and withdrawals", done)
+    done = 0
+    for ids in _batches(MobileNumber.objects.filter(status=NumberStatus.WITHDRAWN), size):
+        _quarantine(ids, rules, today, report)
+        done += len(ids)
+        progress("quarantine", done)
+    aged = MobileNumber.objects.filter(
+        status=NumberStatus.AGING, status_changed_at__lt=reached_on_or_before(today, rules.quarantine_days)
+    )
+    done = 0
+    for ids in _batches(aged, size):
+        _recycle(ids, rules, today, report)
+        done += len(ids)
+        progress("recycling", done)
+    return report
+
+
+def _due(rules: Policy, today: date):
+    """Held numbers with something to do today: past the withdrawal day, or inside a
+    warning's window without that warning (or a later one) for the current period.
+    A number already warned is not read again until its next boundary, so a daily
+    run reads about as many numbers as it acts on (plus the skipped ones)."""
+    held = MobileNumber.objects.filter(status__in=HELD_STATUSES).annotate(
+        anchor=Coalesce("last_topup_at", "activated_at", "status_changed_at")
+    )
+    due = Q(anchor__lt=reached_on_or_before(today, rules.hold_days))
+    bounds = [*rules.warning_days, rules.hold_days]
+    for day, next_day in zip(bounds, bounds[1:], strict=False):
+        warned = InactivityWarning.objects.filter(
+            number_id=OuterRef("pk"), period_start=OuterRef("anchor"), warning_day__gte=day
+        )
+        due |= Q(
+            anchor__lt=reached_on_or_before(today, day),
+            anchor__gte=reached_on_or_before(today, next_day),
+        ) & ~Exists(warned)
+    return held.filter(due)
+
+
+def _batches(queryset, size: int) -> Iterator[list[int]]:
+    """Primary keys in ascending batches, read one batch at a time."""
+    last = 0
+    while True:
+        ids = list(queryset.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:size])
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def _locked(ids: list[int], **filters) -> list[MobileNumber]:
+    """The batch's numbers, locked, as they are now (another run may have moved them)."""
+    return list(
+        MobileNumber.objects.select_for_update(of=("self",))
+        .filter(pk__in=ids, **filters)
+        .annotate(anchor=Coalesce("last_topup_at", "activated_at", "status_changed_at"))
+        .order_by("pk")
+    )
+
+
+def _skip_reasons(numbers: list[MobileNumber]) -> dict[int, str]:
+    """Why each number must be left alone, if it must: three queries per batch."""
+    from complaints.choices import OPEN_COMPLAINT_STATES
+    from complaints.models import ComplaintNumber, EmergencyBlock
+
+    ids = [number.pk for number in numbers]
+    blocked = set(
+        EmergencyBlock.objects.filter(number_id__in=ids, lifted_at__isnull=True).values_list("number_id", flat=True)
+    )
+    complained = set(
+        ComplaintNumber.objects.filter(number_id__in=ids, complaint__state__in=OPEN_COMPLAINT_STATES).values_list(
+            "number_id", flat=True
+        )
+    )
+    transferring = set(
+        TransferRequest.objects.filter(number_id__in=ids, state__in=OPEN_TRANSFER_STATES).values_list(
+            "number_id", flat=True
+        )
+    )
+    reasons = {}
+    for number in numbers:
+        if number.status == NumberStatus.BLOCKED or number.pk in blocked:
+            reasons[number.pk] = SKIP_BLOCKED
+        elif number.pk in complained:
+            reasons[number.pk] = SKIP_COMPLAINT
+        elif number.pk in transferring:
+            reasons[number.pk] = SKIP_TRANSFER
+    return reasons
+
+
+def _warn_or_withdraw(ids: list[int], rules: Policy, today: date, report: LifecycleReport) -> None:
+    with audited_transaction(reason="Inactivity lifecycle: no top-up or payment."):
+        numbers = _locked(ids, status__in=HELD_STATUSES)
+        reasons = _skip_reasons(numbers)
+        sent: dict[tuple[int, datetime], int] = {}
+        for number_id, period_start, day in InactivityWarning.objects.filter(number_id__in=ids).values_list(
+            "number_id", "period_start", "warning_day"
+        ):
+            key = (number_id, period_start)
+            sent[key] = max(sent.get(key, 0), day)
+        now = timezone.now()
+        warnings = []
+        for number in numbers:
+            day = day_of_period(number.anchor, today)
+            if day >= rules.hold_days:
+                if number.pk in reasons:
+                    report.skip(number, "withdrawn", reasons[number.pk])
+                    continue
+                last = local_day(number.anchor)
+                apply_move(
+                    number,
+                    to_status=NumberStatus.WITHDRAWN,
+                    actor=None,
+                    reason=(
+                        f"Withdrawn under the inactivity policy: no top-up or payment for {day} days "
+                        f"(last on {last:%d %b %Y}; the number is kept for {rules.hold_days})."
+                    ),
+                    now=now,
+                )
+                report.withdrawn += 1
+                continue
+            due = rules.warning_due(day)
+            if due is None or sent.get((number.pk, number.anchor), 0) >= due:
+                continue
+            if number.pk in reasons:
+                report.skip(number, f"warned (day {due})", reasons[number.pk])
+                continue
+            withdrawal_on = local_day(number.anchor) + timedelta(days=rules.hold_days)
+            warnings.append(
+                InactivityWarning(
+                    number=number,
+                    subscriber_id=number.holder_id,
+                    period_start=number.anchor,
+                    warning_day=due,
+                    withdrawal_on=withdrawal_on,
+                    sent_at=now,
+                )
+            )
+            sms_send(
+                to=number.msisdn,
+                purpose=SmsPurpose.INACTIVITY_WARNING,
+                dedupe_key=f"inactivity:{number.pk}:{number.anchor.isoformat()}:day{due}",
+                body=(
+                    f"{format_msisdn(number.msisdn)} has had no top-up or payment since "
+                    f"{local_day(number.anchor):%d %b %Y}. Top up before {withdrawal_on:%d %b %Y} to keep "
+                    "your number; after that it is withdrawn and may go to someone else."
+                ),
+            )
+            report.warned[due] += 1
+        if warnings:
+            with service_write_scope():
+                bulk_create_with_history(warnings, InactivityWarning, default_change_reason="Inactivity warning sent.")
+
+
+def _quarantine(ids: list[int], rules: Policy, today: date, report: LifecycleReport) -> None:
+    """A withdrawn number starts aging at once: nobody may have it before the quarantine ends."""
+    with audited_transaction(reason="Inactivity lifecycle: quarantine."):
+        now = timezone.now()
+        for number in _locked(ids, status=NumberStatus.WITHDRAWN):
+            available_on = today + timedelta(days=rules.quarantine_days)
+            apply_move(
+                number,
+                to_status=NumberStatus.AGING,
+                actor=None,
+                reason=f"Quarantine: the number ages for {rules.quarantine_days} days, until {available_on:%d %b %Y}.",
+                now=now,
+            )
+            report.quarantined += 1
+
+
+def _recycle(ids: list[int], rules: Policy, today: date, report: LifecycleReport) -> None:
+    with audited_transaction(reason="Inactivity lifecycle: end of quarantine."):
+        now = timezone.now()
+        cutoff = reached_on_or_before(today, rules.quarantine_days)
+        numbers = _locked(ids, status=NumberStatus.AGING, status_changed_at__lt=cutoff)
+        reasons = _skip_reasons(numbers)
+        for number in numbers:
+            if number.pk in reasons:
+                report.skip(number, "recycled", reasons[number.pk])
+                continue
+            apply_move(
+                number,
+                to_status=NumberStatus.AVAILABLE,
+                actor=None,
+                reason=(
+                    f"Quarantine over: aged since {local_day(number.status_changed_at):%d %b %Y} "
+                    f"({rules.quarantine_days} days); available again."
+                ),
+                now=now,
+            )
+            report.recycled += 1

@@ -3,7 +3,7 @@
 History of the portal's own models lives beside each model (simple-history,
 configured in ``audit.history``); this app adds the history of Django's own
 records of authority (users with their groups and permissions, groups with
-theirs), which the staff services change.
+theirs), which the staff services change, and of beat's job schedules.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from numbers.models import UndeletableModel, UndeletableQuerySet
 
@@ -30,6 +31,39 @@ simple_history.register(
     excluded_fields=["password", "last_login"],
 )
 simple_history.register(Group, app="audit", records_class=AuditedHistoricalRecords, m2m_fields=["permissions"])
+
+
+class ScheduleHistoricalRecords(AuditedHistoricalRecords):
+    """History of beat's schedules: who disabled or moved a job, and why.
+
+    Beat itself saves a task's whole row after every run (``last_run_at``,
+    ``total_run_count``, fields left out of the history); such a save changes
+    nothing anyone decided, so it leaves no record.
+    """
+
+    def post_save(self, instance, created, using=None, **kwargs):
+        if not created and not getattr(instance, "_change_reason", None) and self._unchanged(instance):
+            return
+        super().post_save(instance, created, using=using, **kwargs)
+
+    def _unchanged(self, instance) -> bool:
+        latest = getattr(instance, self.manager_name).order_by("-history_id").first()
+        if latest is None:
+            return False
+        return all(
+            getattr(latest, field.attname) == getattr(instance, field.attname)
+            for field in self.fields_included(instance)
+        )
+
+
+simple_history.register(
+    PeriodicTask,
+    app="audit",
+    records_class=ScheduleHistoricalRecords,
+    excluded_fields=["last_run_at", "total_run_count", "date_changed"],
+)
+simple_history.register(CrontabSchedule, app="audit", records_class=AuditedHistoricalRecords)
+simple_history.register(IntervalSchedule, app="audit", records_class=AuditedHistoricalRecords)
 
 
 class ChainHead(models.Model):

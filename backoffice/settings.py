@@ -235,7 +235,7 @@ if CELERY_BROKER_URL:
     CELERY_TASK_ALWAYS_EAGER = False
 else:
     # No broker configured: run tasks in process so the demo needs no services.
-    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_URL = "memory://localhost/"
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "")

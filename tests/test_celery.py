@@ -31,7 +31,7 @@ def _settings_in_subprocess(env: dict[str, str]) -> str:
 
 def test_without_a_broker_tasks_run_eagerly_in_process():
     env = {k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"}
-    assert _settings_in_subprocess(env) == "True memory://"
+    assert _settings_in_subprocess(env) == "True memory://localhost/"
     with_broker = {**env, "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"}
     assert _settings_in_subprocess(with_broker) == "False redis://127.0.0.1:6379/0"
 

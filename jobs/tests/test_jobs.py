@@ -181,3 +181,27 @@ def test_the_lifecycle_benchmark_reports_both_runs_and_rolls_back(capsys):
 def test_the_lifecycle_benchmark_refuses_nonsense():
     with pytest.raises(CommandError, match="at least 10 numbers"):
         call_command("benchmark_lifecycle", "--numbers", "5")
+
+
+def test_who_changed_a_schedule_is_history_and_beats_own_bookkeeping_is_not(admin_user):
+    from django_celery_beat.schedulers import ModelEntry
+
+    from audit.context import acting, request_scope
+
+    task = PeriodicTask.objects.get(task="jobs.lifecycle")
+    ModelEntry(task, app=app).save()  # the first save of a seeded task records where it starts
+    assert task.history.count() == 1
+    for _ in range(3):
+        ModelEntry(task, app=app).save()  # what beat does after each run: last_run_at, total_run_count
+    assert task.history.count() == 1
+
+    with request_scope(), acting(actor=admin_user, reason="Lifecycle paused during the billing migration"):
+        task.enabled = False
+        task.save()
+    record = task.history.order_by("-history_id").first()
+    assert (record.enabled, record.history_user_id, record.actor_label) == (
+        False,
+        admin_user.pk,
+        admin_user.get_username(),
+    )
+    assert record.history_change_reason == "Lifecycle paused during the billing migration"

@@ -16,6 +16,15 @@ TRY_THE_FLOW = (
 )
 
 
+TRY_THE_JOBS = [
+    "on the server:   python manage.py runjob --list  the jobs beat runs (schedules: admin > Periodic tasks)",
+    "on the server:   python manage.py runjob lifecycle [--today YYYY-MM-DD]  inactivity warnings, withdrawals "
+    "into quarantine and recycling for that day, with the numbers skipped and why",
+    f"as agent_a:      {SITE}/disconnections/  has a number been disconnected since a date? (yes, no, no data)",
+    f"as admin:        {SITE}/admin/numbers/inactivitywarning/  the warnings sent; the SMS outbox shows delivery",
+]
+
+
 class Command(BaseCommand):
     help = (
         "Seed demo branches, personas, subscribers, numbers, transfer requests, complaints and a disciplinary case "
@@ -88,4 +97,8 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write("Try the audit review:")
         for line in audit_walkthrough(SITE):
+            self.stdout.write(f"  {line}")
+        self.stdout.write("")
+        self.stdout.write("Try the background jobs:")
+        for line in TRY_THE_JOBS:
             self.stdout.write(f"  {line}")

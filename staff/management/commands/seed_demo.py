@@ -19,7 +19,7 @@ TRY_THE_FLOW = (
 TRY_THE_JOBS = [
     "on the server:   python manage.py runjob --list  the jobs beat runs (schedules: admin > Periodic tasks)",
     "on the server:   python manage.py runjob lifecycle [--today YYYY-MM-DD]  inactivity warnings, withdrawals "
-    "into quarantine and recycling for that day, with the numbers skipped and why",
+    "into quarantine and recycling for that day, with the numbers left alone and why",
     f"as agent_a:      {SITE}/disconnections/  has a number been disconnected since a date? (yes, no, no data)",
     f"as admin:        {SITE}/admin/numbers/inactivitywarning/  the warnings sent; the SMS outbox shows delivery",
 ]

@@ -46,8 +46,12 @@ def test_eager_task_runs_in_process(settings):
 
 @pytest.fixture
 def redis_worker():
-    """A real worker process on the configured broker, results in Redis too."""
+    """A real worker process on the configured broker, results in Redis too.
+
+    Tasks other tests queued (SMS deliveries after their commits) are purged first:
+    this worker has no test database to run them against."""
     broker = os.environ["CELERY_BROKER_URL"]
+    app.control.purge()
     env = {**os.environ, "CELERY_RESULT_BACKEND": broker}
     worker = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", "solo", "--loglevel", "WARNING"],

@@ -330,3 +330,13 @@ def test_runjob_runs_the_lifecycle_for_a_chosen_day_and_prints_what_it_did(activ
     call_command("runjob", "lifecycle", "--today", day.isoformat())
     assert "warnings sent: 0" in capsys.readouterr().out
     assert warnings_of(active) == [60]
+
+
+def test_run_by_hand_for_a_day_ahead_a_new_quarantine_does_not_end_at_once(active, capsys):
+    """runjob --today stamps what it does with the real time: the quarantine it begins
+    starts now, so a day far ahead must not recycle the number in the same run."""
+    far = day0(active) + timedelta(days=400)
+    call_command("runjob", "lifecycle", "--today", far.isoformat())
+    active.refresh_from_db()
+    assert active.status == NumberStatus.AGING
+    assert "back to available after quarantine: 0" in capsys.readouterr().out

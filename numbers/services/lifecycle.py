@@ -89,6 +89,7 @@ def lifecycle_run(
 ) -> LifecycleReport:
     """Apply the inactivity policy for ``today`` (the operator's calendar day)."""
     rules = policy()
+    started = timezone.now()
     today = today or timezone.localdate()
     size = batch_size or rules.batch_size
     report = LifecycleReport(today=today)
@@ -103,12 +104,13 @@ def lifecycle_run(
         _quarantine(ids, rules, today, report)
         done += len(ids)
         progress("quarantine", done)
-    aged = MobileNumber.objects.filter(
-        status=NumberStatus.AGING, status_changed_at__lt=reached_on_or_before(today, rules.quarantine_days)
-    )
+    # Not what this run itself put in quarantine: run by hand for a day ahead
+    # (runjob --today), the quarantine it just began must not end at once.
+    cutoff = min(reached_on_or_before(today, rules.quarantine_days), started)
+    aged = MobileNumber.objects.filter(status=NumberStatus.AGING, status_changed_at__lt=cutoff)
     done = 0
     for ids in _batches(aged, size):
-        _recycle(ids, rules, today, report)
+        _recycle(ids, cutoff, rules, report)
         done += len(ids)
         progress("recycling", done)
     return report
@@ -266,10 +268,9 @@ def _quarantine(ids: list[int], rules: Policy, today: date, report: LifecycleRep
             report.quarantined += 1
 
 
-def _recycle(ids: list[int], rules: Policy, today: date, report: LifecycleReport) -> None:
+def _recycle(ids: list[int], cutoff: datetime, rules: Policy, report: LifecycleReport) -> None:
     with audited_transaction(reason="Inactivity lifecycle: end of quarantine."):
         now = timezone.now()
-        cutoff = reached_on_or_before(today, rules.quarantine_days)
         numbers = _locked(ids, status=NumberStatus.AGING, status_changed_at__lt=cutoff)
         reasons = _skip_reasons(numbers)
         for number in numbers:

@@ -147,13 +147,23 @@ def deliver(model: type[Deliverable], pk: int, send: Callable[[Deliverable], Non
         return outcome
 
 
-def due_for_delivery(model: type[Deliverable], *, now, stuck_after: timedelta = timedelta(minutes=5)):
-    """Messages a worker should (re)try now: failed ones whose backoff passed, and
-    queued ones whose dispatch was lost (broker down at commit time)."""
-    return model.objects.filter(
+def deliver_due(
+    model: type[Deliverable],
+    deliver_one: Callable[[int], Outcome],
+    *,
+    now=None,
+    limit: int = 1000,
+    stuck_after: timedelta = timedelta(minutes=5),
+) -> int:
+    """(Re)try what a worker should send now: failed messages whose backoff passed,
+    and queued ones whose dispatch was lost (broker down at commit time). Returns
+    how many were sent."""
+    now = now or timezone.now()
+    due = model.objects.filter(
         Q(status=DeliveryStatus.RETRYING, next_attempt_at__lte=now)
         | Q(status=DeliveryStatus.QUEUED, created_at__lte=now - stuck_after)
     ).order_by("pk")
+    return sum(deliver_one(pk).sent for pk in list(due.values_list("pk", flat=True)[:limit]))
 
 
 def finish_task(task, outcome: Outcome) -> bool:

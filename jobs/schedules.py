@@ -1,5 +1,5 @@
-"""The default schedules, seeded into django-celery-beat by a migration and by
-the demo; staff change them afterwards in the admin (Periodic tasks)."""
+"""The default schedules, seeded into django-celery-beat by migration jobs/0001;
+staff change them afterwards in the admin (Periodic tasks)."""
 
 # name -> (crontab fields, description). Crontabs run on the operator's TIME_ZONE.
 DEFAULT_SCHEDULES: dict[str, tuple[dict[str, str], str]] = {
@@ -10,7 +10,7 @@ DEFAULT_SCHEDULES: dict[str, tuple[dict[str, str], str]] = {
 }
 
 
-def seed_schedules(apps=None, timezone: str | None = None) -> int:
+def seed_schedules(apps=None) -> int:
     """Create each job's periodic task unless it exists; returns how many were created.
 
     An existing task is left as staff edited it (or disabled it).
@@ -30,7 +30,7 @@ def seed_schedules(apps=None, timezone: str | None = None) -> int:
         if task_model.objects.filter(task=f"jobs.{name}").exists():
             continue
         crontab, _ = crontab_model.objects.get_or_create(
-            day_of_week="*", day_of_month="*", month_of_year="*", timezone=timezone or settings.TIME_ZONE, **fields
+            day_of_week="*", day_of_month="*", month_of_year="*", timezone=settings.TIME_ZONE, **fields
         )
         task_model.objects.create(
             name=f"jobs.{name}",

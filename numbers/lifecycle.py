@@ -47,10 +47,6 @@ class Policy:
             found.append("BATCH_SIZE must be at least 1.")
         return found
 
-    @property
-    def first_warning_day(self) -> int:
-        return min(self.warning_days, default=self.hold_days)
-
     def warning_due(self, day: int) -> int | None:
         """The latest warning day reached on ``day`` of the period (None before the
         first, and from the withdrawal day on)."""

@@ -8,10 +8,9 @@ would alarm them. See backoffice.delivery for how both are ruled out.
 from __future__ import annotations
 
 from django.conf import settings
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from backoffice.delivery import Outcome, create_once, deliver, dispatch_after_commit, due_for_delivery
+from backoffice.delivery import Outcome, create_once, deliver, deliver_due, dispatch_after_commit
 from numbers.msisdn import normalize_msisdn
 
 from .backends import BaseSmsBackend, Sms
@@ -55,6 +54,4 @@ def sms_deliver(*, message_id: int) -> Outcome:
 
 def sms_deliver_due(*, now=None, limit: int = 1000) -> int:
     """Retry what failed (after its backoff) or never left; returns how many were sent."""
-    now = now or timezone.now()
-    ids = list(due_for_delivery(SmsMessage, now=now).values_list("pk", flat=True)[:limit])
-    return sum(sms_deliver(message_id=pk).sent for pk in ids)
+    return deliver_due(SmsMessage, lambda pk: sms_deliver(message_id=pk), now=now, limit=limit)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from audit.context import audited
-from backoffice.delivery import Outcome, create_once, deliver, dispatch_after_commit, due_for_delivery
+from backoffice.delivery import Outcome, create_once, deliver, deliver_due, dispatch_after_commit
 from backoffice.history import require_reason, stamp_change
 from numbers.models import Branch, BranchUserObjectPermission
 
@@ -344,6 +344,4 @@ def notice_deliver(*, notice_id: int) -> Outcome:
 
 def notice_deliver_due(*, now=None, limit: int = 1000) -> int:
     """Retry notices that failed (after their backoff) or never left; returns how many were sent."""
-    now = now or timezone.now()
-    ids = list(due_for_delivery(StaffNotice, now=now).values_list("pk", flat=True)[:limit])
-    return sum(notice_deliver(notice_id=pk).sent for pk in ids)
+    return deliver_due(StaffNotice, lambda pk: notice_deliver(notice_id=pk), now=now, limit=limit)

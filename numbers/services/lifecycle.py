@@ -43,6 +43,11 @@ SKIP_TRANSFER = "in an open transfer request"
 SKIPS_LISTED = 200
 
 
+def _anchor() -> Coalesce:
+    """Day 0 of a number's period: its last top-up (a sale or transfer sets one)."""
+    return Coalesce("last_topup_at", "activated_at", "status_changed_at")
+
+
 @dataclass(frozen=True)
 class Skip:
     msisdn: str
@@ -94,25 +99,28 @@ def lifecycle_run(
     size = batch_size or rules.batch_size
     report = LifecycleReport(today=today)
     progress = progress or (lambda step, done: None)
-    done = 0
-    for ids in _batches(_due(rules, today), size):
-        _warn_or_withdraw(ids, rules, today, report)
-        done += len(ids)
-        progress("warnings and withdrawals", done)
-    done = 0
-    for ids in _batches(MobileNumber.objects.filter(status=NumberStatus.WITHDRAWN), size):
-        _quarantine(ids, rules, today, report)
-        done += len(ids)
-        progress("quarantine", done)
+
+    def each_batch(step: str, queryset, handle: Callable[[list[int]], None]) -> None:
+        done = 0
+        for ids in _batches(queryset, size):
+            handle(ids)
+            done += len(ids)
+            progress(step, done)
+
+    each_batch("warnings and withdrawals", _due(rules, today), lambda ids: _warn_or_withdraw(ids, rules, today, report))
+    each_batch(
+        "quarantine",
+        MobileNumber.objects.filter(status=NumberStatus.WITHDRAWN),
+        lambda ids: _quarantine(ids, rules, today, report),
+    )
     # Not what this run itself put in quarantine: run by hand for a day ahead
     # (runjob --today), the quarantine it just began must not end at once.
     cutoff = min(reached_on_or_before(today, rules.quarantine_days), started)
-    aged = MobileNumber.objects.filter(status=NumberStatus.AGING, status_changed_at__lt=cutoff)
-    done = 0
-    for ids in _batches(aged, size):
-        _recycle(ids, cutoff, rules, report)
-        done += len(ids)
-        progress("recycling", done)
+    each_batch(
+        "recycling",
+        MobileNumber.objects.filter(status=NumberStatus.AGING, status_changed_at__lt=cutoff),
+        lambda ids: _recycle(ids, cutoff, rules, report),
+    )
     return report
 
 
@@ -121,9 +129,7 @@ def _due(rules: Policy, today: date):
     warning's window without that warning (or a later one) for the current period.
     A number already warned is not read again until its next boundary, so a daily
     run reads about as many numbers as it acts on (plus the skipped ones)."""
-    held = MobileNumber.objects.filter(status__in=HELD_STATUSES).annotate(
-        anchor=Coalesce("last_topup_at", "activated_at", "status_changed_at")
-    )
+    held = MobileNumber.objects.filter(status__in=HELD_STATUSES).annotate(anchor=_anchor())
     due = Q(anchor__lt=reached_on_or_before(today, rules.hold_days))
     bounds = [*rules.warning_days, rules.hold_days]
     for day, next_day in zip(bounds, bounds[1:], strict=False):
@@ -153,7 +159,7 @@ def _locked(ids: list[int], **filters) -> list[MobileNumber]:
     return list(
         MobileNumber.objects.select_for_update(of=("self",))
         .filter(pk__in=ids, **filters)
-        .annotate(anchor=Coalesce("last_topup_at", "activated_at", "status_changed_at"))
+        .annotate(anchor=_anchor())
         .order_by("pk")
     )
 

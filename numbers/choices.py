@@ -35,10 +35,18 @@ def is_allowed_move(from_status: str, to_status: str) -> bool:
     return to_status in TRANSITIONS.get(from_status, frozenset())
 
 
+def is_withdrawal(from_status: str, to_status: str) -> bool:
+    """A held number leaving its holder. Only the lifecycle job (inactivity) and an
+    approved withdrawal request (numbers.services.withdrawals) make this move; no
+    employee makes it by hand, whatever their role."""
+    return from_status in HELD_STATUSES and to_status not in HELD_STATUSES
+
+
 class HoldingStartReason(models.TextChoices):
     SALE = "sale", "New sale"
     TRANSFER = "transfer", "Transfer (dual consent)"
     RESTORATION = "restoration", "Restoration to rightful holder"
+    REINSTATEMENT = "reinstatement", "Returned to its last holder during quarantine"
 
 
 class HoldingEndReason(models.TextChoices):
@@ -96,3 +104,30 @@ class ConsentMethod(models.TextChoices):
     IN_PERSON = "in_person", "In person, identity document checked"
     SMS_CODE = "sms_code", "One-time code sent to the number"
     SIGNED_FORM = "signed_form", "Signed consent form (uploaded)"
+
+
+# --- Withdrawals by hand ------------------------------------------------------------
+
+
+class WithdrawalGround(models.TextChoices):
+    """The closed list of grounds for withdrawing a held number by hand. Inactivity is
+    not one: it is the lifecycle job's business alone."""
+
+    HOLDER_REQUEST = "holder_request", "The holder's own request (consent by code to the number)"
+    LEGAL_ORDER = "legal_order", "A legal or fraud order (document attached)"
+    DEATH = "death", "The subscriber's death (evidence attached)"
+
+
+# Grounds whose evidence is a document attached to the request.
+DOCUMENT_GROUNDS: tuple[str, ...] = (WithdrawalGround.LEGAL_ORDER, WithdrawalGround.DEATH)
+
+
+class WithdrawalState(models.TextChoices):
+    AWAITING_CONSENT = "awaiting_consent", "Awaiting the holder's code"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    EXECUTED = "executed", "Approved and withdrawn"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+OPEN_WITHDRAWAL_STATES: tuple[str, ...] = (WithdrawalState.AWAITING_CONSENT, WithdrawalState.AWAITING_APPROVAL)

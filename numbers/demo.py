@@ -12,9 +12,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.context import audited_transaction
+
 from . import services
 from .choices import ConsentParty, IdentityDocumentType, NumberStatus, TransferState
 from .models import Branch, MobileNumber, Subscriber, TransferLock, TransferRequest
+from .services.inventory import apply_move
 
 FIRST_NAMES = ["Sokha", "Dara", "Vanna", "Sophea", "Pisey", "Rithy", "Kunthea", "Vibol", "Chantha", "Sreyleak"]
 LAST_NAMES = ["Chan", "Sok", "Kim", "Lim", "Heng", "Chea", "Prak", "Meas", "Ouk", "Seng"]
@@ -40,6 +43,17 @@ PATH_TO: dict[str, list[str]] = {
     NumberStatus.WITHDRAWN: ["sale", NumberStatus.WITHDRAWN],
     NumberStatus.AGING: ["sale", NumberStatus.WITHDRAWN, NumberStatus.AGING],
 }
+
+
+def withdraw_as_lifecycle(number: MobileNumber, *, actor, reason: str, at=None) -> MobileNumber:
+    """Seeding and test set-up only: withdraw a held number the way the lifecycle job
+    does (apply_move after its own checks). No screen, command or employee reaches
+    this; by hand a held number is withdrawn only by an approved withdrawal request."""
+    with audited_transaction(actor=actor, reason=reason):
+        current = MobileNumber.objects.select_for_update().get(pk=number.pk)
+        return apply_move(
+            current, to_status=NumberStatus.WITHDRAWN, actor=actor, reason=reason, now=at or timezone.now()
+        )
 
 
 def demo_msisdn(index: int) -> str:
@@ -103,6 +117,10 @@ def seed_numbers(*, actor, branches: list[Branch], subscribers: list[Subscriber]
                     topup = now - timedelta(days=rng.randint(0, 95))
                     number = services.number_record_topup(
                         number=number, actor=actor, reason="Demo data: top-up", at=max(topup, at)
+                    )
+                elif step == NumberStatus.WITHDRAWN:
+                    number = withdraw_as_lifecycle(
+                        number, actor=actor, reason="Demo data: withdrawn under the inactivity policy", at=min(at, now)
                     )
                 else:
                     number = services.number_transition(

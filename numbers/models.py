@@ -24,8 +24,10 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from audit.history import AuditedHistoricalRecords
 
 from .choices import (
+    DOCUMENT_GROUNDS,
     HELD_STATUSES,
     OPEN_TRANSFER_STATES,
+    OPEN_WITHDRAWAL_STATES,
     ConsentMethod,
     ConsentParty,
     HoldingEndReason,
@@ -33,6 +35,8 @@ from .choices import (
     IdentityDocumentType,
     NumberStatus,
     TransferState,
+    WithdrawalGround,
+    WithdrawalState,
 )
 from .exceptions import DeletionRefused, GuardedFieldChange, HolderChangeRefused
 from .fields import MsisdnField
@@ -779,3 +783,120 @@ class TransferLock(UndeletableModel):
 
 for _model in (TransferRequest, ConsentCode, TransferConsent, TransferLock):
     pre_save.connect(guard_service_written, sender=_model, dispatch_uid=f"guard_{_model.__name__}")
+
+
+# --- Withdrawals by hand ------------------------------------------------------------
+
+
+class WithdrawalRequest(UndeletableModel):
+    """A request to withdraw a held number from its holder, on a ground from a closed
+    list, executed only by a second supervisor (four eyes).
+
+    The holder is told by SMS when it is asked. The holder's own request needs their
+    consent by a one-time code sent to the number (only its hash is kept here); a legal
+    order or a death needs its document attached. An approved request withdraws the
+    number into quarantine, where only its last holder can have it back.
+    """
+
+    written_by = "the withdrawal services"
+
+    number = models.ForeignKey(MobileNumber, on_delete=models.PROTECT, related_name="withdrawal_requests")
+    holder = models.ForeignKey(
+        Subscriber,
+        on_delete=models.PROTECT,
+        related_name="withdrawal_requests",
+        help_text="The holder when the request was made; approval re-checks it.",
+    )
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="withdrawal_requests")
+    ground = models.CharField(max_length=20, choices=WithdrawalGround.choices)
+    document = models.FileField(
+        "order or evidence", upload_to="withdrawals/%Y/%m/", blank=True, help_text="Required for an order or a death."
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="withdrawal_requests_made"
+    )
+    reason = models.TextField("stated reason")
+    state = models.CharField(max_length=20, choices=WithdrawalState.choices)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    holder_notified_at = models.DateTimeField(null=True, blank=True)
+    # The holder's consent by a one-time code sent to the number (holder_request only).
+    code_hash = models.CharField(max_length=128, blank=True)
+    code_expires_at = models.DateTimeField(null=True, blank=True)
+    code_attempts = models.PositiveSmallIntegerField(default=0)
+    codes_sent = models.PositiveSmallIntegerField(default=0)
+    holder_consented_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.TextField(blank=True)
+
+    history = AuditedHistoricalRecords()
+    objects = ServiceWrittenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        base_manager_name = "objects"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["number"],
+                condition=Q(state__in=OPEN_WITHDRAWAL_STATES),
+                name="withdrawal_one_open_per_number",
+                violation_error_message="This number already has an open withdrawal request.",
+            ),
+            models.CheckConstraint(condition=Q(state__in=WithdrawalState.values), name="withdrawal_state_valid"),
+            models.CheckConstraint(condition=Q(ground__in=WithdrawalGround.values), name="withdrawal_ground_valid"),
+            models.CheckConstraint(
+                condition=~Q(ground__in=DOCUMENT_GROUNDS) | ~Q(document=""),
+                name="withdrawal_document_attached",
+                violation_error_message="A legal order or a death is withdrawn only with its document attached.",
+            ),
+            # Four eyes, held by the database: whoever decided is not who asked.
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")),
+                name="withdrawal_four_eyes",
+                violation_error_message="The requester of a withdrawal cannot decide it.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state=WithdrawalState.EXECUTED)
+                | ~Q(ground=WithdrawalGround.HOLDER_REQUEST)
+                | Q(holder_consented_at__isnull=False),
+                name="withdrawal_holder_consented",
+                violation_error_message="A withdrawal at the holder's request needs their consent by code.",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    ~Q(state__in=[WithdrawalState.EXECUTED, WithdrawalState.REJECTED])
+                    | (Q(decided_by__isnull=False, decided_at__isnull=False) & ~Q(decision_reason=""))
+                ),
+                name="withdrawal_decision_recorded",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state=WithdrawalState.CANCELLED)
+                | (Q(closed_at__isnull=False, decided_by__isnull=True) & ~Q(close_reason="")),
+                name="withdrawal_closure_recorded",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "branch", "created_at"], name="withdrawal_queue_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Withdrawal request #{self.pk}"
+
+    @property
+    def reference(self) -> str:
+        """What staff and subscribers quote (SMS, screens, history): W-<id>."""
+        return f"W-{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_WITHDRAWAL_STATES
+
+
+pre_save.connect(guard_service_written, sender=WithdrawalRequest, dispatch_uid="guard_WithdrawalRequest")

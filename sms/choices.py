@@ -10,5 +10,6 @@ class SmsPurpose(models.TextChoices):
     TRANSFER_LOCK = "transfer_lock", "Transfer lock placed or lifted"
     COMPLAINT = "complaint", "Complaint update"
     NUMBER_BLOCKED = "number_blocked", "Number blocked or restored"
+    WITHDRAWAL = "withdrawal", "Withdrawal of a held number (requested or decided)"
     INACTIVITY_WARNING = "inactivity_warning", "Inactivity warning (no top-up)"
     NOTICE = "notice", "Other notice"

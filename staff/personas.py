@@ -38,6 +38,8 @@ PERSONAS: tuple[Persona, ...] = (
     Persona("agent_b", Role.AGENT, ("branch-a",), "Bopha", "Agent"),
     Persona("agent_c", Role.AGENT, ("branch-b",), "Chenda", "Agent"),
     Persona("supervisor_a", Role.SUPERVISOR, ("branch-a",), "Sok", "Supervisor"),
+    # A second supervisor of branch A: four eyes (withdrawals, transfers) needs two.
+    Persona("supervisor_a2", Role.SUPERVISOR, ("branch-a",), "Sophal", "Supervisor"),
     Persona("supervisor_b", Role.SUPERVISOR, ("branch-b",), "Sreymom", "Supervisor"),
     Persona("handler_a", Role.COMPLAINT_HANDLER, ("branch-a",), "Heng", "Handler"),
     Persona("auditor", Role.AUDITOR, (), "Audrey", "Auditor"),

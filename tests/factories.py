@@ -7,7 +7,7 @@ import factory
 
 from numbers import services
 from numbers.choices import ConsentParty, IdentityDocumentType, NumberStatus
-from numbers.demo import PATH_TO
+from numbers.demo import PATH_TO, withdraw_as_lifecycle
 from numbers.models import Branch, MobileNumber, Subscriber
 
 
@@ -49,6 +49,9 @@ def number_in_state(state: str, *, actor, branch=None, subscriber=None, **kwargs
             number = services.number_sell(
                 number=number, subscriber=subscriber or SubscriberFactory(), actor=actor, reason="test sale"
             )
+        elif step == NumberStatus.WITHDRAWN:
+            # By hand only a withdrawal request does this; set-up withdraws as the lifecycle job does.
+            number = withdraw_as_lifecycle(number, actor=actor, reason="test withdrawal")
         else:
             number = services.number_transition(number=number, to_status=step, actor=actor, reason=f"test {step}")
     return number

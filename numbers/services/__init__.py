@@ -2,7 +2,8 @@
 the holding ledger, transfer requests, consents and transfer locks.
 
 Inventory and lifecycle moves live in ``inventory``; the dual-consent transfer
-in ``transfers``. Callers import from here.
+in ``transfers``; withdrawals by hand and the return to the last holder in
+``withdrawals``. Callers import from here.
 """
 
 from .inventory import (
@@ -33,6 +34,16 @@ from .transfers import (
     transfer_lock_place,
     transfer_reject,
 )
+from .withdrawals import (
+    number_reinstate,
+    withdrawal_approval_blockers,
+    withdrawal_approve,
+    withdrawal_cancel,
+    withdrawal_confirm_code,
+    withdrawal_reject,
+    withdrawal_request,
+    withdrawal_send_code,
+)
 
 __all__ = [
     "SUBSCRIBER_EDITABLE_FIELDS",
@@ -44,6 +55,7 @@ __all__ = [
     "number_block",
     "number_create",
     "number_record_topup",
+    "number_reinstate",
     "number_restore",
     "number_sell",
     "number_transition",
@@ -59,4 +71,11 @@ __all__ = [
     "transfer_lock_lift",
     "transfer_lock_place",
     "transfer_reject",
+    "withdrawal_approval_blockers",
+    "withdrawal_approve",
+    "withdrawal_cancel",
+    "withdrawal_confirm_code",
+    "withdrawal_reject",
+    "withdrawal_request",
+    "withdrawal_send_code",
 ]

@@ -7,10 +7,11 @@ both. A refused call raises and changes nothing.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from audit.context import audited
@@ -25,9 +26,11 @@ from ..choices import (
     IdentityDocumentType,
     NumberStatus,
     is_allowed_move,
+    is_withdrawal,
     move_permissions,
 )
 from ..exceptions import HolderChangeRefused, IllegalMove
+from ..lifecycle import policy
 from ..models import Branch, Holding, MobileNumber, Subscriber, normalize_document_number, service_write_scope
 from ..msisdn import normalize_msisdn
 
@@ -112,6 +115,16 @@ def number_transition(
             params={"msisdn": current.msisdn, "from": from_status, "to": to_status, "allowed": allowed},
             code="illegal_move",
         )
+    if is_withdrawal(from_status, to_status):
+        raise IllegalMove(
+            "%(msisdn)s is %(from)s and held: no one withdraws a held number with a status change, whatever "
+            "their role. Request a withdrawal instead (the holder's request confirmed by code, a legal or fraud "
+            "order, or the subscriber's death); a second supervisor approves it and the holder is told by SMS.",
+            params={"msisdn": current.msisdn, "from": from_status},
+            code="withdrawal_needs_request",
+        )
+    if from_status == NumberStatus.AGING and to_status == NumberStatus.AVAILABLE:
+        _refuse_during_quarantine(current, now)
     if from_status == NumberStatus.BLOCKED:
         _refuse_while_emergency_block(current)
     is_sale = from_status not in HELD_STATUSES and to_status in HELD_STATUSES
@@ -218,6 +231,23 @@ def _refuse_while_emergency_block(number: MobileNumber) -> None:
             "%(msisdn)s is blocked for complaint %(ref)s; only that complaint can lift the block or restore it.",
             params={"msisdn": number.msisdn, "ref": block.complaint.reference},
             code="emergency_block",
+        )
+
+
+def _refuse_during_quarantine(number: MobileNumber, now: datetime) -> None:
+    """A withdrawn number ages for the whole quarantine, counted from the end of its
+    last holding, before anyone else can have it (a database trigger holds the minimum)."""
+    ended = Holding.objects.filter(number=number, ended_at__isnull=False).aggregate(last=Max("ended_at"))["last"]
+    if ended is None:
+        return
+    days = policy().quarantine_days
+    until = ended + timedelta(days=days)
+    if now < until:
+        raise IllegalMove(
+            "%(msisdn)s is in quarantine until %(until)s (%(days)s days from the end of its last holding): "
+            "nobody else can have it before then. Its last holder can have it back meanwhile.",
+            params={"msisdn": number.msisdn, "until": timezone.localtime(until).strftime("%d %b %Y"), "days": days},
+            code="quarantine",
         )
 
 

@@ -2,8 +2,9 @@
 
 Run daily by beat (``jobs.lifecycle``) or by hand (``manage.py runjob lifecycle
 --today YYYY-MM-DD``). It acts as itself, not as an employee: history names the
-job as the actor. A number that is blocked, under an open complaint or in an
-open transfer request is never touched; it is reported as skipped, with why.
+job as the actor. A number that is blocked, under an open complaint, in an open
+transfer request or locked against transfers by its holder is never touched; it is
+reported as skipped, with why.
 
 Idempotent and safe to run twice at once: numbers are handled in batches, each
 batch one audited transaction that locks its rows and re-reads what was already
@@ -30,7 +31,7 @@ from sms.services import sms_send
 
 from ..choices import HELD_STATUSES, OPEN_TRANSFER_STATES, NumberStatus
 from ..lifecycle import Policy, day_of_period, local_day, policy, reached_on_or_before
-from ..models import InactivityWarning, MobileNumber, TransferRequest, service_write_scope
+from ..models import InactivityWarning, MobileNumber, TransferLock, TransferRequest, service_write_scope
 from ..msisdn import format_msisdn
 from .inventory import apply_move
 
@@ -39,6 +40,7 @@ Progress = Callable[[str, int], None]
 SKIP_BLOCKED = "blocked"
 SKIP_COMPLAINT = "under an open complaint"
 SKIP_TRANSFER = "in an open transfer request"
+SKIP_LOCK = "transfer lock"
 # How many skipped numbers a report lists one by one (all are counted).
 SKIPS_LISTED = 200
 
@@ -165,7 +167,9 @@ def _locked(ids: list[int], **filters) -> list[MobileNumber]:
 
 
 def _skip_reasons(numbers: list[MobileNumber]) -> dict[int, str]:
-    """Why each number must be left alone, if it must: three queries per batch."""
+    """Why each number must be left alone, if it must: four queries per batch. A number
+    its holder locked against transfers is never withdrawn: the lock survives every
+    path but its own consented lift."""
     from complaints.choices import OPEN_COMPLAINT_STATES
     from complaints.models import ComplaintNumber, EmergencyBlock
 
@@ -183,6 +187,9 @@ def _skip_reasons(numbers: list[MobileNumber]) -> dict[int, str]:
             "number_id", flat=True
         )
     )
+    locked = set(
+        TransferLock.objects.filter(number_id__in=ids, lifted_at__isnull=True).values_list("number_id", flat=True)
+    )
     reasons = {}
     for number in numbers:
         if number.status == NumberStatus.BLOCKED or number.pk in blocked:
@@ -191,6 +198,8 @@ def _skip_reasons(numbers: list[MobileNumber]) -> dict[int, str]:
             reasons[number.pk] = SKIP_COMPLAINT
         elif number.pk in transferring:
             reasons[number.pk] = SKIP_TRANSFER
+        elif number.pk in locked:
+            reasons[number.pk] = SKIP_LOCK
     return reasons
 
 

@@ -285,8 +285,9 @@ def transfer_expire_due(*, now: datetime | None = None) -> int:
 
 
 def close_open_transfers(*, number: MobileNumber, actor, reason: str, now: datetime, withdrawn: bool) -> None:
-    """A number leaving service ends its holder's transfer matters with it; a number
-    blocked for a complaint cancels its open requests (the holder's lock stays)."""
+    """A number leaving service or blocked for a complaint cancels its open requests.
+    The holder's transfer lock stays: only its own consented lift ends it (a locked
+    number is never withdrawn, and a database trigger refuses it)."""
     with service_write_scope():
         for request in TransferRequest.objects.select_for_update().filter(
             number=number, state__in=OPEN_TRANSFER_STATES
@@ -301,10 +302,6 @@ def close_open_transfers(*, number: MobileNumber, actor, reason: str, now: datet
                 now=now,
                 notify=False,
             )
-        if not withdrawn:
-            return
-        for lock in TransferLock.objects.select_for_update().filter(number=number, lifted_at__isnull=True):
-            _lift(lock, actor=actor, reason=reason, evidence="Number withdrawn from its holder", now=now)
 
 
 # --- Consents -------------------------------------------------------------------

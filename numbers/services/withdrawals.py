@@ -1,0 +1,468 @@
+"""Withdrawing a held number by hand, and giving it back to its last holder.
+
+No employee moves a held number out of its holder's hands with a status change:
+``number_transition`` refuses it for everyone. A withdrawal is a request on a ground
+from a closed list (the holder's own request, confirmed by a one-time code sent to
+the number; a legal or fraud order; the subscriber's death, each with its document),
+told to the holder by SMS at once, and executed only by a second supervisor, under a
+row lock, re-checking everything. The number then ages in quarantine, where its last
+holder, and nobody else, can have it back (``number_reinstate``).
+
+Inactivity is not a ground: it is the lifecycle job's business alone.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from audit.context import audited
+from backoffice.history import require_reason, stamp_change
+from sms.choices import SmsPurpose
+from sms.services import sms_send
+from staff.selectors import has_branch_perm
+
+from ..choices import (
+    DOCUMENT_GROUNDS,
+    OPEN_TRANSFER_STATES,
+    OPEN_WITHDRAWAL_STATES,
+    HoldingStartReason,
+    NumberStatus,
+    WithdrawalGround,
+    WithdrawalState,
+)
+from ..lifecycle import policy
+from ..models import (
+    Holding,
+    MobileNumber,
+    Subscriber,
+    TransferLock,
+    TransferRequest,
+    WithdrawalRequest,
+    service_write_scope,
+)
+from ..msisdn import format_msisdn
+from .inventory import _assert_ledger_matches, _require_branch_perm, _require_working, _start_holding, apply_move
+from .transfers import _check_signed_form, _signed_form_kind, _tell_subscriber
+
+# A held number may be withdrawn by hand from these states; a blocked one is frozen
+# by its complaint and leaves that state only through the complaint.
+WITHDRAWABLE_STATUSES: tuple[str, ...] = (NumberStatus.ACTIVE, NumberStatus.SUSPENDED)
+
+
+# --- Small helpers --------------------------------------------------------------
+
+
+def _locked_request(request: WithdrawalRequest) -> WithdrawalRequest:
+    return WithdrawalRequest.objects.select_for_update(of=("self",)).select_related("number").get(pk=request.pk)
+
+
+def _require_open(request: WithdrawalRequest) -> None:
+    if request.state not in OPEN_WITHDRAWAL_STATES:
+        raise ValidationError(
+            "Withdrawal request %(ref)s is %(state)s: it can no longer change.",
+            params={"ref": request.reference, "state": request.get_state_display().lower()},
+            code="not_open",
+        )
+
+
+def _number_blockers(number: MobileNumber, *, holder_id: int | None = None) -> list[str]:
+    """What stops a withdrawal of ``number`` now, whoever asks."""
+    blockers = []
+    shown = number.msisdn
+    if number.status not in WITHDRAWABLE_STATUSES:
+        if number.status == NumberStatus.BLOCKED:
+            blockers.append(f"{shown} is blocked for a complaint: only that complaint can move it.")
+        else:
+            blockers.append(f"{shown} is {number.get_status_display().lower()}: only a held number is withdrawn.")
+    if holder_id is not None and number.holder_id != holder_id:
+        blockers.append("The number is no longer held by the subscriber named in the request.")
+    if TransferLock.objects.filter(number=number, lifted_at__isnull=True).exists():
+        blockers.append(
+            f"{shown} is locked against transfers at its holder's request: a withdrawal is refused while the "
+            "lock stands. The holder lifts it first, in person, through its own consented lift."
+        )
+    if TransferRequest.objects.filter(number=number, state__in=OPEN_TRANSFER_STATES).exists():
+        blockers.append(f"{shown} has an open transfer request: finish or cancel it first.")
+    return blockers
+
+
+def _hash_code(code: str, salt: str) -> str:
+    return salted_hmac("numbers.withdrawal_code", f"{salt}:{code}", algorithm="sha256").hexdigest()
+
+
+def _notify(request: WithdrawalRequest, body: str) -> None:
+    """To the number itself and to the holder's contact number."""
+    _tell_subscriber(request.holder, via_number=request.number.msisdn, purpose=SmsPurpose.WITHDRAWAL, body=body)
+
+
+# --- Requests -------------------------------------------------------------------
+
+
+@audited
+def withdrawal_request(
+    *, number: MobileNumber, ground: str, actor, reason: str, document: File | None = None
+) -> WithdrawalRequest:
+    """Ask for a held number to be withdrawn; the holder is told by SMS at once."""
+    reason = require_reason(reason)
+    now = timezone.now()
+    current = MobileNumber.objects.select_for_update(of=("self",)).select_related("holder").get(pk=number.pk)
+    _require_branch_perm(actor, ("operate_branch", "supervise_branch"), current.branch_id, "request withdrawals")
+    if ground not in WithdrawalGround.values:
+        raise ValidationError(
+            "Choose the ground of the withdrawal from the list (the holder's request, a legal or fraud order, "
+            "the subscriber's death). Inactivity is handled by the lifecycle job alone.",
+            code="ground",
+        )
+    blockers = _number_blockers(current)
+    if blockers:
+        raise ValidationError(blockers, code="withdrawal_refused")
+    existing = WithdrawalRequest.objects.filter(number=current, state__in=OPEN_WITHDRAWAL_STATES).first()
+    if existing is not None:
+        raise ValidationError(
+            "%(msisdn)s already has an open withdrawal request (%(ref)s).",
+            params={"msisdn": current.msisdn, "ref": existing.reference},
+            code="already_open",
+        )
+    if ground in DOCUMENT_GROUNDS:
+        _check_signed_form(document)
+        # A random name: the uploader's file name may itself carry personal data.
+        document.name = f"{uuid.uuid4().hex}.{_signed_form_kind(document)}"
+    elif document:
+        raise ValidationError("Only an order or a death is withdrawn on a document.", code="document_not_needed")
+    request = WithdrawalRequest(
+        number=current,
+        holder=current.holder,
+        branch_id=current.branch_id,
+        ground=ground,
+        document=document or "",
+        requested_by=actor,
+        reason=reason,
+        state=(
+            WithdrawalState.AWAITING_CONSENT
+            if ground == WithdrawalGround.HOLDER_REQUEST
+            else WithdrawalState.AWAITING_APPROVAL
+        ),
+        created_at=now,
+        holder_notified_at=now,
+    )
+    stamp_change(request, actor=actor, reason=reason)
+    with service_write_scope():
+        try:
+            with transaction.atomic():
+                request.save()
+        except IntegrityError as exc:  # a concurrent request won the race
+            raise ValidationError(
+                "%(msisdn)s already has an open withdrawal request.", params={"msisdn": current.msisdn}
+            ) from exc
+    _notify(
+        request,
+        f"A request to WITHDRAW your number {format_msisdn(current.msisdn)} was made on "
+        f"{timezone.localtime(now):%d %b %Y %H:%M} (ref {request.reference}, "
+        f"{request.get_ground_display().split(' (')[0].lower()}). If you did not ask for this, call 1777 "
+        "or visit a branch.",
+    )
+    return request
+
+
+@audited
+def withdrawal_send_code(*, request: WithdrawalRequest, actor, reason: str) -> WithdrawalRequest:
+    """Send the holder a one-time code on the number itself: only whoever holds the SIM reads it."""
+    reason = require_reason(reason)
+    now = timezone.now()
+    request = _locked_request(request)
+    _require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "send withdrawal codes")
+    _require_consent_pending(request)
+    number = request.number
+    if number.status not in WITHDRAWABLE_STATUSES or number.holder_id != request.holder_id:
+        raise ValidationError(
+            "%(msisdn)s is no longer held by the same holder; no code was sent.",
+            params={"msisdn": number.msisdn},
+            code="holder_changed",
+        )
+    if request.codes_sent >= settings.TRANSFER_CODE_MAX_SENDS:
+        raise ValidationError(
+            "%(n)s codes were already sent for %(ref)s.",
+            params={"n": settings.TRANSFER_CODE_MAX_SENDS, "ref": request.reference},
+            code="too_many_codes",
+        )
+    code = f"{secrets.randbelow(10**6):06d}"
+    salt = secrets.token_hex(8)
+    request.code_hash = f"{salt}${_hash_code(code, salt)}"
+    request.code_expires_at = now + timedelta(minutes=settings.TRANSFER_CODE_TTL_MINUTES)
+    request.code_attempts = 0
+    request.codes_sent += 1
+    stamp_change(request, actor=actor, reason=reason)
+    with service_write_scope():
+        request.save()
+    sms_send(
+        to=number.msisdn,
+        purpose=SmsPurpose.CONSENT_CODE,
+        body=(
+            f"{code} is your code to AGREE to the WITHDRAWAL of your number {format_msisdn(number.msisdn)} "
+            f"(ref {request.reference}): you would lose it. Valid {settings.TRANSFER_CODE_TTL_MINUTES} minutes. "
+            "Only give it to staff if you want this."
+        ),
+    )
+    return request
+
+
+def _require_consent_pending(request: WithdrawalRequest) -> None:
+    _require_open(request)
+    if request.ground != WithdrawalGround.HOLDER_REQUEST:
+        raise ValidationError(
+            "Withdrawal request %(ref)s rests on its document, not on a code.",
+            params={"ref": request.reference},
+            code="no_code_needed",
+        )
+    if request.holder_consented_at is not None:
+        raise ValidationError("The holder has already confirmed %(ref)s.", params={"ref": request.reference})
+
+
+def withdrawal_confirm_code(*, request: WithdrawalRequest, code: str, actor, reason: str) -> WithdrawalRequest:
+    """Check the code the holder read back. A wrong try is counted even though the
+    call fails, so this is deliberately not one transaction around the refusal."""
+    reason = require_reason(reason)
+    outcome = _withdrawal_code_check(request=request, code=(code or "").strip(), actor=actor, reason=reason)
+    if isinstance(outcome, ValidationError):
+        raise outcome
+    return outcome
+
+
+@audited
+def _withdrawal_code_check(*, request: WithdrawalRequest, code: str, actor, reason: str):
+    now = timezone.now()
+    request = _locked_request(request)
+    _require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "confirm withdrawal codes")
+    _require_consent_pending(request)
+    if not request.code_hash:
+        raise ValidationError("No code is waiting for %(ref)s; send one first.", params={"ref": request.reference})
+    if request.code_attempts >= settings.TRANSFER_CODE_MAX_ATTEMPTS:
+        raise ValidationError("This code is locked after too many wrong tries; send a new one.", code="code_locked")
+    if request.code_expires_at <= now:
+        raise ValidationError("This code has expired; send a new one.", code="code_expired")
+    salt, _, digest = request.code_hash.partition("$")
+    if not code.isdigit() or not constant_time_compare(_hash_code(code, salt), digest):
+        request.code_attempts += 1
+        stamp_change(request, actor=actor, reason=f"Wrong withdrawal code: {reason}")
+        with service_write_scope():
+            request.save(update_fields=["code_attempts"])
+        left = settings.TRANSFER_CODE_MAX_ATTEMPTS - request.code_attempts
+        if left <= 0:
+            return ValidationError("Wrong code. The code is now locked; send a new one.", code="code_locked")
+        return ValidationError("Wrong code. %(left)s tries left.", params={"left": left}, code="wrong_code")
+    if request.number.status not in WITHDRAWABLE_STATUSES or request.number.holder_id != request.holder_id:
+        raise ValidationError("The number is no longer held by the same holder.", code="holder_changed")
+    request.holder_consented_at = now
+    request.code_hash = ""  # used: nothing left to match
+    request.state = WithdrawalState.AWAITING_APPROVAL
+    stamp_change(request, actor=actor, reason=reason)
+    with service_write_scope():
+        request.save()
+    return request
+
+
+@audited
+def withdrawal_cancel(*, request: WithdrawalRequest, actor, reason: str) -> WithdrawalRequest:
+    """Drop an open request (the holder changed their mind, the order was revoked)."""
+    reason = require_reason(reason)
+    now = timezone.now()
+    request = _locked_request(request)
+    _require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "cancel withdrawals")
+    _require_open(request)
+    request.state = WithdrawalState.CANCELLED
+    request.closed_by = actor
+    request.closed_at = now
+    request.close_reason = reason
+    stamp_change(request, actor=actor, reason=reason)
+    with service_write_scope():
+        request.save()
+    _notify(
+        request,
+        f"The request to withdraw {format_msisdn(request.number.msisdn)} (ref {request.reference}) is cancelled. "
+        "Your number stays with you.",
+    )
+    return request
+
+
+# --- The four-eyes decision -----------------------------------------------------
+
+
+def withdrawal_approval_blockers(*, request: WithdrawalRequest, actor) -> list[str]:
+    """Every rule that stops ``actor`` approving ``request`` now; empty when it may.
+
+    The approval service raises these; the decision page shows them before anyone tries.
+    """
+    blockers: list[str] = []
+    if not has_branch_perm(actor, "supervise_branch", request.branch_id):
+        blockers.append("You have no authority to approve withdrawals for this branch.")
+    if actor.is_superuser:
+        blockers.append(
+            "Superuser accounts do not approve withdrawals: approval is a named supervisor's accountable duty."
+        )
+    if request.state not in OPEN_WITHDRAWAL_STATES:
+        blockers.append(f"The request is {request.get_state_display().lower()}.")
+        return blockers
+    if request.requested_by_id == actor.pk:
+        blockers.append("You made this request: another supervisor must approve it.")
+    if request.ground == WithdrawalGround.HOLDER_REQUEST and request.holder_consented_at is None:
+        blockers.append("The holder has not confirmed the request with the code sent to the number.")
+    if request.ground in DOCUMENT_GROUNDS and not request.document:
+        blockers.append("The order or evidence is not attached.")
+    number = request.number
+    if number.branch_id != request.branch_id:
+        blockers.append("The number has moved to another branch since the request.")
+    blockers += _number_blockers(number, holder_id=request.holder_id)
+    return blockers
+
+
+@audited
+def withdrawal_approve(*, request: WithdrawalRequest, actor, reason: str) -> WithdrawalRequest:
+    """Withdraw the number in one transaction: close the holding, put the number in
+    quarantine (withdrawn, then aging, as the lifecycle job does) and tell the holder."""
+    reason = require_reason(reason)
+    now = timezone.now()
+    _require_working(actor)
+    # The number first, then the request: the same order as withdrawal_request.
+    number = MobileNumber.objects.select_for_update().get(pk=request.number_id)
+    request = _locked_request(request)
+    request.number = number
+    if not has_branch_perm(actor, "supervise_branch", request.branch_id):
+        raise PermissionDenied("You have no authority to approve withdrawals for this branch.")
+    blockers = withdrawal_approval_blockers(request=request, actor=actor)
+    if blockers:
+        raise ValidationError(blockers, code="approval_refused")
+    request.state = WithdrawalState.EXECUTED
+    request.decided_by = actor
+    request.decided_at = now
+    request.decision_reason = reason
+    stamp_change(request, actor=actor, reason=reason)
+    with service_write_scope():
+        request.save()
+    note = f"{request.reference} ({request.get_ground_display().split(' (')[0].lower()}) approved: {reason}"
+    apply_move(number, to_status=NumberStatus.WITHDRAWN, actor=actor, reason=note, now=now)
+    days = policy().quarantine_days
+    until = timezone.localdate(now) + timedelta(days=days)
+    apply_move(
+        number,
+        to_status=NumberStatus.AGING,
+        actor=actor,
+        reason=f"Quarantine after {request.reference}: the number ages for {days} days, until {until:%d %b %Y}.",
+        now=now,
+    )
+    _notify(
+        request,
+        f"Your number {format_msisdn(number.msisdn)} was withdrawn (ref {request.reference}). It goes to nobody "
+        f"else before {until:%d %b %Y}. Not you? Call 1777 or visit a branch.",
+    )
+    return request
+
+
+@audited
+def withdrawal_reject(*, request: WithdrawalRequest, actor, reason: str) -> WithdrawalRequest:
+    """A second supervisor refuses; the request stays on record with why.
+
+    Unlike approval, a superuser may reject: stopping a withdrawal never harms a holder.
+    """
+    reason = require_reason(reason)
+    now = timezone.now()
+    request = _locked_request(request)
+    _require_branch_perm(actor, ("supervise_branch",), request.branch_id, "reject withdrawals")
+    _require_open(request)
+    if request.requested_by_id == actor.pk:
+        raise ValidationError(
+            "You made this request: cancel it instead, or let another supervisor decide.", code="four_eyes"
+        )
+    request.state = WithdrawalState.REJECTED
+    request.decided_by = actor
+    request.decided_at = now
+    request.decision_reason = reason
+    stamp_change(request, actor=actor, reason=reason)
+    with service_write_scope():
+        request.save()
+    _notify(
+        request,
+        f"The request to withdraw {format_msisdn(request.number.msisdn)} (ref {request.reference}) was refused. "
+        "Your number stays with you.",
+    )
+    return request
+
+
+# --- Back to the last holder during quarantine ------------------------------------
+
+
+def last_holding(number: MobileNumber) -> Holding | None:
+    """The ledger's most recent holding of ``number`` (closed, while it is out of service)."""
+    return Holding.objects.filter(number=number).order_by("-started_at", "-id").select_related("subscriber").first()
+
+
+def _withdrawn_on_document(number: MobileNumber, since: datetime) -> WithdrawalRequest | None:
+    """The approved order or death that ended the last holding, if that is how it ended."""
+    return (
+        WithdrawalRequest.objects.filter(
+            number=number, state=WithdrawalState.EXECUTED, ground__in=DOCUMENT_GROUNDS, decided_at__gte=since
+        )
+        .order_by("-decided_at")
+        .first()
+    )
+
+
+@audited
+def number_reinstate(*, number: MobileNumber, subscriber: Subscriber, actor, reason: str) -> Holding:
+    """Give a withdrawn or aging number back to its last holder: a new holding opens
+    for them, the number is active again. Nobody else can have it during quarantine."""
+    reason = require_reason(reason)
+    now = timezone.now()
+    current = MobileNumber.objects.select_for_update().get(pk=number.pk)
+    _require_branch_perm(actor, ("supervise_branch",), current.branch_id, "give numbers back to their last holder")
+    if current.status not in (NumberStatus.WITHDRAWN, NumberStatus.AGING):
+        raise ValidationError(
+            "%(msisdn)s is %(status)s: only a withdrawn number in quarantine goes back to its last holder.",
+            params={"msisdn": current.msisdn, "status": current.get_status_display().lower()},
+            code="not_in_quarantine",
+        )
+    last = last_holding(current)
+    if last is None or last.subscriber_id != subscriber.pk:
+        raise ValidationError(
+            "%(name)s is not the last holder of %(msisdn)s: during its quarantine the number goes back only to "
+            "the subscriber who held it last.",
+            params={"name": subscriber.full_name, "msisdn": current.msisdn},
+            code="not_last_holder",
+        )
+    order = _withdrawn_on_document(current, last.started_at)
+    if order is not None:
+        raise ValidationError(
+            "%(msisdn)s was withdrawn on %(ground)s (%(ref)s): it does not go back to that holder by hand.",
+            params={"msisdn": current.msisdn, "ground": order.get_ground_display().lower(), "ref": order.reference},
+            code="withdrawn_on_order",
+        )
+    with service_write_scope():
+        holding = _start_holding(
+            current,
+            subscriber,
+            start_reason=HoldingStartReason.REINSTATEMENT,
+            actor=actor,
+            note=reason,
+            reason=reason,
+            now=now,
+        )
+        current.status = NumberStatus.ACTIVE
+        current.status_changed_at = now
+        stamp_change(current, actor=actor, reason=f"Returned to its last holder during quarantine: {reason}")
+        current.save()
+    _assert_ledger_matches(current)
+    _tell_subscriber(
+        subscriber,
+        via_number=current.msisdn,
+        purpose=SmsPurpose.WITHDRAWAL,
+        body=f"{format_msisdn(current.msisdn)} is yours again. Keep it active with a top-up at least every 90 days.",
+    )
+    return holding

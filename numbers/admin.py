@@ -20,7 +20,7 @@ from backoffice.adminkit import PortalModelAdmin, ReasonModelForm, report_servic
 from staff.selectors import branch_scope, has_branch_perm
 
 from . import services
-from .choices import HELD_STATUSES, TRANSITIONS, NumberStatus, move_permissions
+from .choices import HELD_STATUSES, TRANSITIONS, NumberStatus, is_withdrawal, move_permissions
 from .forms import (
     BulkMoveForm,
     MoveForm,
@@ -39,6 +39,7 @@ from .models import (
     TransferConsent,
     TransferLock,
     TransferRequest,
+    WithdrawalRequest,
     normalize_document_number,
 )
 from .msisdn import msisdn_search_query
@@ -321,10 +322,21 @@ class MobileNumberAdmin(PortalModelAdmin):
             extra_context["can_move"] = any(
                 has_branch_perm(user, perm, number.branch_id)
                 for to_status in TRANSITIONS.get(number.status, ())
+                if not is_withdrawal(number.status, to_status)
                 for perm in move_permissions(number.status, to_status)
             )
+            extra_context["request_withdrawal_url"] = self._withdrawal_url(request, number)
             extra_context.update(self._transfer_context(request, number))
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _withdrawal_url(self, request, number) -> str | None:
+        """Held numbers leave their holder only by a withdrawal request: its screen, for those who may ask."""
+        if number.status not in (NumberStatus.ACTIVE, NumberStatus.SUSPENDED):
+            return None
+        user = request.user
+        if not any(has_branch_perm(user, perm, number.branch_id) for perm in ("operate_branch", "supervise_branch")):
+            return None
+        return screen_url("numbers:withdrawal_create", query={"msisdn": number.msisdn})
 
     def _transfer_context(self, request, number) -> dict:
         """The number's transfer requests and lock, and which transfer buttons apply."""
@@ -411,7 +423,12 @@ class MobileNumberAdmin(PortalModelAdmin):
                 messages.success(request, f"{number.msisdn} is now {form.cleaned_data['to_status']}.")
                 return HttpResponseRedirect(reverse("admin:numbers_mobilenumber_change", args=[number.pk]))
         return self._screen(
-            request, number, form, "admin/numbers/mobilenumber/move.html", f"Change status of {number.msisdn}"
+            request,
+            number,
+            form,
+            "admin/numbers/mobilenumber/move.html",
+            f"Change status of {number.msisdn}",
+            request_withdrawal_url=self._withdrawal_url(request, number),
         )
 
     def sell_view(self, request, object_id):
@@ -911,3 +928,26 @@ class TransferLockAdmin(EvidenceAdmin):
     @admin.display(description="in force", boolean=True)
     def in_force(self, obj):
         return obj.is_active
+
+
+@admin.register(WithdrawalRequest)
+class WithdrawalRequestAdmin(EvidenceAdmin):
+    """Withdrawal requests of held numbers, read-only: asked and decided on the
+    withdrawal screens (/withdrawals/), never edited or deleted here."""
+
+    list_display = ("__str__", "number", "holder", "ground", "state", "branch", "requested_by", "created_at")
+    list_select_related = ("number", "holder", "branch", "requested_by")
+    list_filter = ("state", "ground", ScopedBranchFilter)
+    search_fields = ("number__msisdn",)
+    ordering = ("-created_at", "-id")
+    fieldsets = (
+        (None, {"fields": ("number", "holder", "branch", "ground", "state", "reason", "document_on_file")}),
+        ("Request", {"fields": ("requested_by", "created_at", "holder_notified_at", "holder_consented_at")}),
+        ("Decision", {"fields": ("decided_by", "decided_at", "decision_reason")}),
+        ("Cancelled", {"fields": ("closed_by", "closed_at", "close_reason")}),
+    )
+
+    @admin.display(description="order or evidence on file", boolean=True)
+    def document_on_file(self, obj):
+        # Never a link: the document is served only by the withdrawal screen, which checks authority.
+        return bool(obj.document)

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
 from audit.context import audited_transaction
 
 from . import services
-from .choices import ConsentParty, IdentityDocumentType, NumberStatus, TransferState
-from .models import Branch, MobileNumber, Subscriber, TransferLock, TransferRequest
+from .choices import ConsentParty, IdentityDocumentType, NumberStatus, TransferState, WithdrawalGround
+from .models import Branch, MobileNumber, Subscriber, TransferLock, TransferRequest, WithdrawalRequest
 from .services.inventory import apply_move
 
 FIRST_NAMES = ["Sokha", "Dara", "Vanna", "Sophea", "Pisey", "Rithy", "Kunthea", "Vibol", "Chantha", "Sreyleak"]
@@ -185,6 +186,10 @@ DEMO_TRANSFERS: tuple[DemoTransfer, ...] = (
 # A held number of branch A whose holder asked for a transfer lock.
 DEMO_LOCKED_INDEX = 407
 DEMO_LOCK_REASON = "Demo data: the holder asked for a transfer lock after a suspicious call"
+# A held number of branch A whose withdrawal on a legal order awaits its second approval:
+# asked by supervisor_a, to be decided by supervisor_a2 (four eyes).
+DEMO_WITHDRAWAL_INDEX = 430
+DEMO_WITHDRAWAL_REASON = "Demo data: court order 41/2026 to withdraw a line used for fraud"
 
 
 def _demo_request_is_stale(request: TransferRequest, now) -> bool:
@@ -239,7 +244,7 @@ def _seed_transfer(plan: DemoTransfer, *, users: dict, subscribers: list[Subscri
 
 
 def seed_transfers(*, users: dict, subscribers: list[Subscriber]) -> dict[str, str]:
-    """The transfer requests and the lock of the demo, through the services.
+    """The transfer requests, the lock and the withdrawal of the demo, through the services.
 
     Idempotent: a scenario already on its number is left alone, except an open
     request gone stale (expired, or a consent lapsed) which is replaced, so
@@ -255,6 +260,7 @@ def seed_transfers(*, users: dict, subscribers: list[Subscriber]) -> dict[str, s
                 outcome[label] = _seed_transfer(plan, users=users, subscribers=subscribers, now=now)
         except (ValidationError, PermissionDenied) as exc:
             outcome[label] = "skipped: " + " ".join(getattr(exc, "messages", [str(exc)]))
+    outcome.update(_seed_withdrawal(users=users))
     locked = MobileNumber.objects.get(msisdn=demo_msisdn(DEMO_LOCKED_INDEX))
     label = f"{locked.msisdn} transfer lock"
     if TransferLock.objects.filter(number=locked).exists():
@@ -267,3 +273,23 @@ def seed_transfers(*, users: dict, subscribers: list[Subscriber]) -> dict[str, s
         except (ValidationError, PermissionDenied) as exc:
             outcome[label] = "skipped: " + " ".join(getattr(exc, "messages", [str(exc)]))
     return outcome
+
+
+def _seed_withdrawal(*, users: dict) -> dict[str, str]:
+    number = MobileNumber.objects.get(msisdn=demo_msisdn(DEMO_WITHDRAWAL_INDEX))
+    label = f"{number.msisdn} withdrawal awaiting approval"
+    if WithdrawalRequest.objects.filter(number=number, reason=DEMO_WITHDRAWAL_REASON).exists():
+        return {label: "present"}
+    order = ContentFile(b"%PDF-1.4\n% Demo data: a court order, not a real one\n", name="order.pdf")
+    try:
+        with transaction.atomic():
+            services.withdrawal_request(
+                number=number,
+                ground=WithdrawalGround.LEGAL_ORDER,
+                document=order,
+                actor=users["supervisor_a"],
+                reason=DEMO_WITHDRAWAL_REASON,
+            )
+    except (ValidationError, PermissionDenied) as exc:
+        return {label: "skipped: " + " ".join(getattr(exc, "messages", [str(exc)]))}
+    return {label: "created"}

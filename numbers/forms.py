@@ -5,7 +5,15 @@ from django.core.exceptions import ValidationError
 
 from backoffice.adminkit import ReasonField, ReasonModelForm
 
-from .choices import TRANSITIONS, ConsentParty, IdentityDocumentType, NumberStatus, TransferState
+from .choices import (
+    HELD_STATUSES,
+    TRANSITIONS,
+    ConsentParty,
+    IdentityDocumentType,
+    NumberStatus,
+    TransferState,
+    is_withdrawal,
+)
 from .fields import MsisdnField
 from .models import MobileNumber, Subscriber, normalize_document_number
 from .msisdn import normalize_msisdn
@@ -61,13 +69,22 @@ class MoveForm(forms.Form):
         # A sale has its own form: it needs a subscriber.
         if from_status in (NumberStatus.AVAILABLE, NumberStatus.RESERVED):
             allowed = allowed - {NumberStatus.ACTIVE}
+        # A held number is withdrawn only by an approved withdrawal request (or the lifecycle job).
+        allowed = {to for to in allowed if not is_withdrawal(from_status, to)}
         self.fields["to_status"].choices = [(s.value, s.label) for s in NumberStatus if s in allowed]
+        if from_status in HELD_STATUSES:
+            self.fields["to_status"].error_messages["invalid_choice"] = (
+                "'%(value)s' is not a move offered from this state. A held number is never withdrawn by a status "
+                "change, whoever asks: request a withdrawal instead (a second supervisor approves it and the "
+                "holder is told by SMS)."
+            )
 
 
 class BulkMoveForm(forms.Form):
     to_status = forms.ChoiceField(
         label="New status",
-        choices=[(s.value, s.label) for s in NumberStatus if s != NumberStatus.ACTIVE]
+        # No "withdrawn": it is reached only from a held state, by a withdrawal request.
+        choices=[(s.value, s.label) for s in NumberStatus if s not in (NumberStatus.ACTIVE, NumberStatus.WITHDRAWN)]
         + [(NumberStatus.ACTIVE.value, "Active (reactivate or unblock; not a sale)")],
     )
     reason = ReasonField()

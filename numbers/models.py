@@ -764,8 +764,9 @@ class TransferLock(UndeletableModel):
                 name="transfer_lock_one_per_number",
                 violation_error_message="This number is already locked against transfers.",
             ),
-            # lifted_by is empty only when the lifecycle job withdrew the number
-            # (history names the job); a lift at a branch always names its employee.
+            # A lift at a branch always names its employee. (Older rows may have no
+            # lifted_by: the lifecycle job used to lift a lock on withdrawal. It no longer
+            # does: a lock survives every path but its own consented lift.)
             models.CheckConstraint(
                 condition=Q(lifted_at__isnull=True) | (~Q(lift_reason="") & ~Q(lift_evidence="")),
                 name="transfer_lock_lift_recorded",

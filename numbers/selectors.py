@@ -15,7 +15,14 @@ from django.utils import timezone
 
 from staff.selectors import branch_scope
 
-from .choices import OPEN_TRANSFER_STATES, ConsentParty, HoldingEndReason, TransferState
+from .choices import (
+    OPEN_TRANSFER_STATES,
+    OPEN_WITHDRAWAL_STATES,
+    ConsentParty,
+    HoldingEndReason,
+    TransferState,
+    WithdrawalState,
+)
 from .models import (
     ConsentCode,
     Holding,
@@ -25,6 +32,7 @@ from .models import (
     TransferConsent,
     TransferLock,
     TransferRequest,
+    WithdrawalRequest,
     normalize_document_number,
 )
 from .msisdn import msisdn_search_query, normalize_msisdn
@@ -314,3 +322,31 @@ def disconnection_check(*, msisdn: str, since: date) -> DisconnectionAnswer:
             f"Our records of this number start on {local_day(number.created_at):%d %b %Y}, after that date.",
         )
     return DisconnectionAnswer(e164, since, DisconnectionAnswer.NO, last_day, "Not disconnected since that date.")
+
+
+# --- Withdrawal requests ---------------------------------------------------------------
+
+
+def withdrawal_queue(*, user) -> QuerySet[WithdrawalRequest]:
+    """Open withdrawal requests of the branches the user supervises, oldest first,
+    those ready for a decision before those still awaiting the holder's code."""
+    queryset = (
+        WithdrawalRequest.objects.filter(state__in=OPEN_WITHDRAWAL_STATES)
+        .select_related("number", "holder", "branch", "requested_by")
+        .order_by(
+            Case(When(state=WithdrawalState.AWAITING_APPROVAL, then=0), default=1),
+            "created_at",
+            "id",
+        )
+    )
+    return branch_scope(user, "supervise_branch").filter(queryset)
+
+
+def withdrawal_detail(*, pk: int) -> WithdrawalRequest | None:
+    return (
+        WithdrawalRequest.objects.select_related(
+            "number", "holder", "branch", "requested_by", "decided_by", "closed_by"
+        )
+        .filter(pk=pk)
+        .first()
+    )

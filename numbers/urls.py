@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_withdrawals
 
 app_name = "numbers"
 
@@ -26,4 +26,15 @@ urlpatterns = [
     path("approvals/<int:pk>/", views.approval_detail, name="approval_detail"),
     path("approvals/<int:pk>/approve/", views.transfer_approve, name="transfer_approve"),
     path("approvals/<int:pk>/reject/", views.transfer_reject, name="transfer_reject"),
+    path("withdrawals/", views_withdrawals.withdrawal_queue, name="withdrawal_queue"),
+    path("withdrawals/new/", views_withdrawals.withdrawal_create, name="withdrawal_create"),
+    path("withdrawals/<int:pk>/", views_withdrawals.withdrawal_detail, name="withdrawal_detail"),
+    path("withdrawals/<int:pk>/document/", views_withdrawals.withdrawal_document, name="withdrawal_document"),
+    path("withdrawals/<int:pk>/send-code/", views_withdrawals.withdrawal_send_code, name="withdrawal_send_code"),
+    path(
+        "withdrawals/<int:pk>/confirm-code/", views_withdrawals.withdrawal_confirm_code, name="withdrawal_confirm_code"
+    ),
+    path("withdrawals/<int:pk>/cancel/", views_withdrawals.withdrawal_cancel, name="withdrawal_cancel"),
+    path("withdrawals/<int:pk>/approve/", views_withdrawals.withdrawal_approve, name="withdrawal_approve"),
+    path("withdrawals/<int:pk>/reject/", views_withdrawals.withdrawal_reject, name="withdrawal_reject"),
 ]

@@ -17,6 +17,7 @@ _PORTAL_MODELS = {
         "transferconsent",
         "transferlock",
         "inactivitywarning",
+        "withdrawalrequest",
     ],
     "staff": ["employee", "staffnotice"],
     "sms": ["smsmessage"],
@@ -37,9 +38,14 @@ _PORTAL_MODELS = {
     ],
 }
 
-# Counter staff see transfer requests, consents and locks of their branches (the
+# Counter staff see transfer requests, consents, locks and withdrawal requests of their branches (the
 # services decide what they may do with them).
-_TRANSFER_VIEW = ["numbers.view_transferrequest", "numbers.view_transferconsent", "numbers.view_transferlock"]
+_TRANSFER_VIEW = [
+    "numbers.view_transferrequest",
+    "numbers.view_transferconsent",
+    "numbers.view_transferlock",
+    "numbers.view_withdrawalrequest",
+]
 
 BRANCH_PERMS = ("view_branch_numbers", "operate_branch", "supervise_branch", "handle_branch_complaints")
 

@@ -4,12 +4,16 @@ after commit, a second supervisor, and moving service-written rows in time."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from numbers.models import (
     ConsentCode,
+    Holding,
     MobileNumber,
     TransferConsent,
     TransferLock,
@@ -108,3 +112,11 @@ def race(*calls):
         thread.join(RACE_TIMEOUT)
     assert not any(thread.is_alive() for thread in threads), "a racer did not finish"
     return outcomes
+
+
+def quarantine_over(number: MobileNumber) -> None:
+    """Test setup: the number's last holding ended a full quarantine ago (the
+    services and a database trigger count the quarantine from that end)."""
+    holding = Holding.objects.filter(number=number, ended_at__isnull=False).order_by("-ended_at").first()
+    ended = timezone.now() - timedelta(days=settings.NUMBER_LIFECYCLE["QUARANTINE_DAYS"] + 1)
+    back_date(Holding, holding.pk, started_at=min(holding.started_at, ended - timedelta(days=1)), ended_at=ended)

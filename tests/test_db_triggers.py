@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from numbers import services
 from numbers.choices import HoldingEndReason, HoldingStartReason, NumberStatus, TransferState
+from numbers.demo import withdraw_as_lifecycle
 from numbers.models import Holding, MobileNumber, TransferRequest, service_write_scope
 from tests.factories import SubscriberFactory, number_in_state, transfer_awaiting_approval
 
@@ -46,9 +47,7 @@ def test_the_trigger_lets_the_services_sell_and_withdraw(admin_user, branch_a):
     buyer = SubscriberFactory()
     number = services.number_sell(number=number, subscriber=buyer, actor=admin_user, reason="counter sale")
     assert MobileNumber.objects.get(pk=number.pk).holder_id == buyer.pk
-    number = services.number_transition(
-        number=number, to_status=NumberStatus.WITHDRAWN, actor=admin_user, reason="90 days without top-up"
-    )
+    number = withdraw_as_lifecycle(number, actor=admin_user, reason="90 days without top-up")
     assert MobileNumber.objects.get(pk=number.pk).holder_id is None
 
 

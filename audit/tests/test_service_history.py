@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,7 +29,8 @@ from complaints.choices import ComplaintCategory, ComplaintState, Currency, Regu
 from complaints.models import Restoration, SlaRule, SlaTable, WorkingCalendar
 from complaints.tests.casework import bring_to, make_handler, new_complaint, plain_calendar, wrongful_transfer
 from numbers import services as ns
-from numbers.choices import ConsentParty, IdentityDocumentType, NumberStatus
+from numbers.choices import ConsentParty, IdentityDocumentType, NumberStatus, WithdrawalGround
+from numbers.demo import withdraw_as_lifecycle
 from numbers.models import TransferRequest
 from staff import services as staff_services
 from staff.choices import EmploymentStatus, Role
@@ -48,6 +50,7 @@ SERVICE_MODULES = ("numbers.services", "complaints.services", "staff.services", 
 NOT_AUDITED = {
     # Pure reads: what stops an approval, which SLA rule or offer limit applies, a check.
     "transfer_approval_blockers": "read",
+    "withdrawal_approval_blockers": "read",
     "restoration_approval_blockers": "read",
     "sla_rule_for": "read",
     "offer_limit": "read (a setting)",
@@ -70,6 +73,7 @@ DELEGATES = {
     "number_unblock": "numbers.services.inventory.number_transition",
     # Deliberately not one transaction: a wrong code must stay counted although the call fails.
     "consent_code_verify": "numbers.services.transfers._consent_code_check",
+    "withdrawal_confirm_code": "numbers.services.withdrawals._withdrawal_code_check",
 }
 
 # The job sweeps: one audited_transaction per item, so a long run never holds the chain long.
@@ -309,6 +313,81 @@ def _(fx):
     actor, holder = fx("agent_a"), fx("holder")
     return Call(
         lambda: ns.subscriber_update(subscriber=holder, actor=actor, reason="typo", full_name="Rightful Holder Jr"),
+        actor,
+    )
+
+
+# numbers: withdrawals by hand
+
+
+def _order_pdf():
+    return SimpleUploadedFile("order.pdf", b"%PDF-1.4 a court order", content_type="application/pdf")
+
+
+def _asked_withdrawal(fx, ground: str = WithdrawalGround.LEGAL_ORDER):
+    fx("settings").MEDIA_ROOT = str(fx("tmp_path"))
+    return ns.withdrawal_request(
+        number=fx("active"),
+        ground=ground,
+        document=_order_pdf() if ground != WithdrawalGround.HOLDER_REQUEST else None,
+        actor=fx("supervisor_a"),
+        reason="court order",
+    )
+
+
+@drives("withdrawal_request")
+def _(fx):
+    fx("settings").MEDIA_ROOT = str(fx("tmp_path"))
+    actor, number = fx("supervisor_a"), fx("active")
+    return Call(
+        lambda: ns.withdrawal_request(
+            number=number, ground=WithdrawalGround.LEGAL_ORDER, document=_order_pdf(), actor=actor, reason="order"
+        ),
+        actor,
+    )
+
+
+@drives("withdrawal_send_code")
+def _(fx):
+    asked, actor = _asked_withdrawal(fx, WithdrawalGround.HOLDER_REQUEST), fx("agent_a")
+    return Call(lambda: ns.withdrawal_send_code(request=asked, actor=actor, reason="holder at the counter"), actor)
+
+
+@drives("withdrawal_confirm_code")
+def _(fx):
+    asked, actor = _asked_withdrawal(fx, WithdrawalGround.HOLDER_REQUEST), fx("agent_a")
+    _, sent = with_sms(
+        fx("django_capture_on_commit_callbacks"),
+        lambda: ns.withdrawal_send_code(request=asked, actor=actor, reason="holder at the counter"),
+    )
+    code = re.search(r"\b(\d{6})\b", sent[-1].body).group(1)
+    return Call(lambda: ns.withdrawal_confirm_code(request=asked, code=code, actor=actor, reason="read back"), actor)
+
+
+@drives("withdrawal_cancel")
+def _(fx):
+    asked, actor = _asked_withdrawal(fx), fx("supervisor_a")
+    return Call(lambda: ns.withdrawal_cancel(request=asked, actor=actor, reason="order revoked"), actor)
+
+
+@drives("withdrawal_approve")
+def _(fx):
+    asked, actor = _asked_withdrawal(fx), fx("supervisor_a2")
+    return Call(lambda: ns.withdrawal_approve(request=asked, actor=actor, reason="order checked"), actor)
+
+
+@drives("withdrawal_reject")
+def _(fx):
+    asked, actor = _asked_withdrawal(fx), fx("supervisor_a2")
+    return Call(lambda: ns.withdrawal_reject(request=asked, actor=actor, reason="order not genuine"), actor)
+
+
+@drives("number_reinstate")
+def _(fx):
+    actor, number, holder = fx("supervisor_a"), fx("active"), fx("holder")
+    withdraw_as_lifecycle(number, actor=None, reason="Inactivity")
+    return Call(
+        lambda: ns.number_reinstate(number=number, subscriber=holder, actor=actor, reason="came back and paid"),
         actor,
     )
 

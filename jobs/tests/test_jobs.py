@@ -119,13 +119,13 @@ def test_the_expiry_job_expires_a_transfer_request_past_its_time(open_request):
 
 
 def test_the_register_says_yes_no_or_no_data(active, supervisor_a):
-    from numbers.services import number_transition
+    from numbers.demo import withdraw_as_lifecycle
 
     bought = local_day(active.created_at)
     assert selectors.disconnection_check(msisdn=active.msisdn, since=bought).answer == "no"
     assert selectors.disconnection_check(msisdn=active.msisdn, since=bought - timedelta(days=1)).answer == "no_data"
     assert selectors.disconnection_check(msisdn="+85512999999", since=bought).answer == "no_data"
-    number_transition(number=active, to_status=NumberStatus.WITHDRAWN, actor=supervisor_a, reason="Contract ended")
+    withdraw_as_lifecycle(active, actor=supervisor_a, reason="Contract ended")
     answer = selectors.disconnection_check(msisdn=active.msisdn, since=bought)
     assert (answer.answer, answer.last_disconnected_on) == ("yes", timezone.localdate())
     tomorrow = timezone.localdate() + timedelta(days=1)

@@ -13,17 +13,19 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.utils import timezone
 
 from audit.context import job_scope
 from complaints.choices import ComplaintCategory
 from complaints.tests.casework import make_handler, new_complaint
 from numbers import services
 from numbers.checks import lifecycle_policy_check
-from numbers.choices import HoldingEndReason, NumberStatus, TransferState
+from numbers.choices import HoldingEndReason, NumberStatus, TransferState, WithdrawalGround
 from numbers.lifecycle import local_day, policy
-from numbers.models import Holding, InactivityWarning, MobileNumber
-from numbers.services.lifecycle import SKIP_BLOCKED, SKIP_COMPLAINT, SKIP_TRANSFER, lifecycle_run
+from numbers.models import Holding, InactivityWarning, MobileNumber, TransferLock
+from numbers.services.lifecycle import SKIP_BLOCKED, SKIP_COMPLAINT, SKIP_LOCK, SKIP_TRANSFER, lifecycle_run
 from sms.choices import SmsPurpose
 from sms.models import SmsMessage
 
@@ -139,7 +141,24 @@ def test_day_89_keeps_the_number_and_day_90_withdraws_it_into_quarantine(active,
     assert Holding.objects.filter(number=active).count() == 1
 
 
-def test_quarantine_ends_on_its_last_day_and_not_before(active):
+def sold_long_ago(*, actor, branch, holder) -> MobileNumber:
+    """A number sold (and last topped up) 400 days ago by the real clock. The database's
+    quarantine trigger counts on the database's clock, which time-machine does not move:
+    a test that recycles a number must do it in the past, not in a travelled future."""
+    from tests.factories import MobileNumberFactory
+
+    return services.number_transition(
+        number=MobileNumberFactory(branch=branch),
+        to_status=NumberStatus.ACTIVE,
+        subscriber=holder,
+        actor=actor,
+        reason="Sold long ago",
+        at=timezone.now() - timedelta(days=400),
+    )
+
+
+def test_quarantine_ends_on_its_last_day_and_not_before(agent_a, branch_a, holder):
+    active = sold_long_ago(actor=agent_a, branch=branch_a, holder=holder)
     start = day0(active)
     withdrawn_on = start + timedelta(days=90)
     lifecycle_on(withdrawn_on)
@@ -153,12 +172,22 @@ def test_quarantine_ends_on_its_last_day_and_not_before(active):
     assert lifecycle_on(withdrawn_on + timedelta(days=91)).recycled == 0
 
 
-def test_a_number_withdrawn_by_hand_also_goes_through_quarantine(active, supervisor_a):
-    services.number_transition(
-        number=active, to_status=NumberStatus.WITHDRAWN, actor=supervisor_a, reason="Subscriber ended the contract"
+def test_a_number_withdrawn_by_request_is_in_quarantine_at_once_and_not_recycled_early(
+    active, supervisor_a, supervisor_a2, settings, tmp_path
+):
+    settings.MEDIA_ROOT = str(tmp_path)
+    asked = services.withdrawal_request(
+        number=active,
+        ground=WithdrawalGround.LEGAL_ORDER,
+        document=SimpleUploadedFile("order.pdf", b"%PDF-1.4 order"),
+        actor=supervisor_a,
+        reason="Court order",
     )
-    today = local_day(MobileNumber.objects.get(pk=active.pk).status_changed_at)
-    assert lifecycle_on(today).quarantined == 1
+    services.withdrawal_approve(request=asked, actor=supervisor_a2, reason="Order checked")
+    active.refresh_from_db()
+    assert active.status == NumberStatus.AGING
+    today = local_day(active.status_changed_at)
+    assert lifecycle_on(today).recycled == 0
     active.refresh_from_db()
     assert active.status == NumberStatus.AGING
 
@@ -209,13 +238,17 @@ def _under_complaint(number, *, admin, holder, branch, block: bool = False):
     return complaint
 
 
-@pytest.mark.parametrize("situation", ["blocked", "complaint", "transfer"])
+@pytest.mark.parametrize("situation", ["blocked", "complaint", "transfer", "lock"])
 def test_a_protected_number_is_never_warned_or_withdrawn_and_is_reported_with_why(
     situation, active, holder, admin_user, branch_a, agent_a, newcomer
 ):
     if situation == "transfer":
         services.transfer_create(number=active, new_subscriber=newcomer, actor=agent_a, reason="sold to a friend")
         why = SKIP_TRANSFER
+    elif situation == "lock":
+        # The lock survives the lifecycle: only its own consented lift ends it.
+        services.transfer_lock_place(number=active, actor=agent_a, reason="Holder asked after a suspicious call")
+        why = SKIP_LOCK
     else:
         _under_complaint(active, admin=admin_user, holder=holder, branch=branch_a, block=situation == "blocked")
         why = SKIP_BLOCKED if situation == "blocked" else SKIP_COMPLAINT
@@ -231,6 +264,8 @@ def test_a_protected_number_is_never_warned_or_withdrawn_and_is_reported_with_wh
     assert (active.status, active.holder_id) == (status, holder.pk)
     assert [(s.msisdn, s.step, s.why) for s in report.skipped] == [(active.msisdn, "withdrawn", why)]
     assert f"{active.msisdn}: not withdrawn, {why}" in [line.strip() for line in report.lines()]
+    if situation == "lock":
+        assert TransferLock.objects.get(number=active).lifted_at is None
 
 
 def test_once_the_protection_ends_the_number_follows_the_policy_again(active, agent_a, newcomer):

@@ -399,7 +399,7 @@ def withdrawal_reject(*, request: WithdrawalRequest, actor, reason: str) -> With
 # --- Back to the last holder during quarantine ------------------------------------
 
 
-def last_holding(number: MobileNumber) -> Holding | None:
+def _last_holding(number: MobileNumber) -> Holding | None:
     """The ledger's most recent holding of ``number`` (closed, while it is out of service)."""
     return Holding.objects.filter(number=number).order_by("-started_at", "-id").select_related("subscriber").first()
 
@@ -429,7 +429,7 @@ def number_reinstate(*, number: MobileNumber, subscriber: Subscriber, actor, rea
             params={"msisdn": current.msisdn, "status": current.get_status_display().lower()},
             code="not_in_quarantine",
         )
-    last = last_holding(current)
+    last = _last_holding(current)
     if last is None or last.subscriber_id != subscriber.pk:
         raise ValidationError(
             "%(name)s is not the last holder of %(msisdn)s: during its quarantine the number goes back only to "

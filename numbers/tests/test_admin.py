@@ -13,9 +13,11 @@ from django.urls import reverse
 
 from numbers import services
 from numbers.choices import HoldingStartReason, IdentityDocumentType, NumberStatus
+from numbers.demo import withdraw_as_lifecycle
 from numbers.models import Branch, Holding, MobileNumber, Subscriber
 from staff.personas import ensure_persona
 from tests.factories import BranchFactory, MobileNumberFactory, SubscriberFactory, number_in_state
+from tests.helpers import quarantine_over
 
 # Personas are loaded lazily (request.getfixturevalue): the mark opens the database first.
 pytestmark = pytest.mark.django_db
@@ -563,7 +565,9 @@ def test_move_view_applies_a_legal_move_and_back(client, agent_a, admin_user, br
     page = client.get(move_url(number))
     assert page.status_code == 200
     offered = {value for value, _ in page.context["form"].fields["to_status"].choices}
-    assert offered == {NumberStatus.SUSPENDED, NumberStatus.BLOCKED, NumberStatus.WITHDRAWN}
+    # Withdrawn is not offered for a held number: only a withdrawal request does that.
+    assert offered == {NumberStatus.SUSPENDED, NumberStatus.BLOCKED}
+    assert "request a withdrawal" in page.content.decode()
 
     there = client.post(move_url(number), {"to_status": NumberStatus.SUSPENDED, "reason": "Lost phone"})
     assert there.status_code == 302
@@ -590,22 +594,20 @@ def test_move_view_refuses_a_move_the_lifecycle_does_not_allow(client, agent_a, 
     assert state_of(number) == before
 
 
-def test_move_view_refuses_a_move_beyond_the_agents_authority(client, agent_a, supervisor_a, admin_user, branch_a):
+def test_move_view_offers_no_withdrawal_of_a_held_number_to_anyone(client, agent_a, supervisor_a, admin_user, branch_a):
+    """The recycle path's first step is closed on the screen too: the supervisor (and the
+    superuser) are sent to the withdrawal request instead."""
     number = number_in_state(NumberStatus.ACTIVE, actor=admin_user, branch=branch_a)
     before = state_of(number)
-    client.force_login(agent_a)
-
-    # Withdrawal is a supervisor's move: offered by the lifecycle, refused by authority.
-    refused = client.post(move_url(number), {"to_status": NumberStatus.WITHDRAWN, "reason": "Withdraw"})
-    assert refused.status_code == 200
-    assert any("no authority" in message for message in messages_of(refused))
+    for user in (agent_a, supervisor_a, admin_user):
+        client.force_login(user)
+        page = client.get(move_url(number))
+        assert NumberStatus.WITHDRAWN not in {value for value, _ in page.context["form"].fields["to_status"].choices}
+        assert page.context["request_withdrawal_url"].startswith("/withdrawals/new/?msisdn=")
+        refused = client.post(move_url(number), {"to_status": NumberStatus.WITHDRAWN, "reason": "Withdraw"})
+        assert refused.status_code == 200
+        assert "to_status" in refused.context["form"].errors
     assert state_of(number) == before
-
-    client.force_login(supervisor_a)
-    done = client.post(move_url(number), {"to_status": NumberStatus.WITHDRAWN, "reason": "Withdraw"})
-    assert done.status_code == 302
-    assert state_of(number)[:2] == (NumberStatus.WITHDRAWN, None)
-    assert Holding.objects.get(number=number).ended_by == supervisor_a
 
 
 @pytest.mark.parametrize(("persona", "allowed"), [("agent_a", False), ("agent_c", True)])
@@ -928,9 +930,11 @@ def test_list_page_query_count_does_not_grow_with_rows(
 
 
 def _cycle_holding(number, actor):
-    """Give a number a new holder the legal way: withdraw, age, make available, sell."""
-    for step in (NumberStatus.WITHDRAWN, NumberStatus.AGING, NumberStatus.AVAILABLE):
-        number = services.number_transition(number=number, to_status=step, actor=actor, reason=f"cycle {step}")
+    """Give a number a new holder the legal way: withdrawn (as the job does), aged a full quarantine, sold."""
+    number = withdraw_as_lifecycle(number, actor=actor, reason="cycle withdrawn")
+    number = services.number_transition(number=number, to_status=NumberStatus.AGING, actor=actor, reason="cycle aging")
+    quarantine_over(number)
+    number = services.number_transition(number=number, to_status=NumberStatus.AVAILABLE, actor=actor, reason="cycle")
     return services.number_sell(number=number, subscriber=SubscriberFactory(), actor=actor, reason="resale")
 
 

@@ -23,6 +23,7 @@ from numbers.choices import (
     NumberStatus,
     TransferState,
 )
+from numbers.demo import withdraw_as_lifecycle
 from numbers.exceptions import DeletionRefused, GuardedFieldChange, HolderChangeRefused
 from numbers.models import Branch, Holding, MobileNumber, Subscriber, TransferRequest, service_write_scope
 from tests.factories import MobileNumberFactory, SubscriberFactory, consent_in_person, number_in_state
@@ -92,7 +93,7 @@ def test_changing_a_guarded_field_and_saving_is_refused(active, field, value):
 
 def test_saving_a_stale_copy_does_not_undo_a_service_move(active, supervisor_a):
     stale = MobileNumber.objects.get(pk=active.pk)
-    services.number_transition(number=active, to_status=NumberStatus.WITHDRAWN, actor=supervisor_a, reason="policy")
+    withdraw_as_lifecycle(active, actor=supervisor_a, reason="policy")
     after = number_snapshot(active)
     refused(GuardedFieldChange, stale.save)
     assert number_snapshot(active) == after

@@ -20,12 +20,14 @@ from numbers.choices import (
     NumberStatus,
     is_allowed_move,
 )
+from numbers.demo import withdraw_as_lifecycle
 from numbers.exceptions import IllegalMove
 from numbers.models import Holding, MobileNumber
 from numbers.msisdn import InvalidMsisdn
 from staff.choices import EmploymentStatus
 from staff.services import employee_set_status
 from tests.factories import SubscriberFactory, number_in_state
+from tests.helpers import quarantine_over
 from tests.snapshots import number_snapshot
 
 pytestmark = pytest.mark.django_db
@@ -99,6 +101,16 @@ def test_every_allowed_move_succeeds(request, supervisor_a, branch_a, from_statu
     is_sale = from_status not in HELD_STATUSES and to_status in HELD_STATUSES
     is_withdrawal = from_status in HELD_STATUSES and to_status not in HELD_STATUSES
     buyer = SubscriberFactory() if is_sale else None
+    if is_withdrawal:
+        # In the lifecycle table, but the job's alone: by hand only a withdrawal request.
+        with pytest.raises(IllegalMove) as exc:
+            services.number_transition(number=number, to_status=to_status, actor=actor, reason="lifecycle test")
+        assert exc.value.code == "withdrawal_needs_request"
+        assert number_snapshot(number) == before
+        return
+    if from_status == NumberStatus.AGING:
+        quarantine_over(number)
+        before = number_snapshot(number)
 
     moved = services.number_transition(
         number=number, to_status=to_status, actor=actor, reason="lifecycle test", subscriber=buyer
@@ -234,9 +246,7 @@ def test_withdrawal_closes_the_holding_and_clears_the_holder(supervisor_a, branc
     holder = SubscriberFactory()
     number = number_in_state(NumberStatus.SUSPENDED, actor=supervisor_a, branch=branch_a, subscriber=holder)
 
-    withdrawn = services.number_transition(
-        number=number, to_status=NumberStatus.WITHDRAWN, actor=supervisor_a, reason="90 days without top-up"
-    )
+    withdrawn = withdraw_as_lifecycle(number, actor=supervisor_a, reason="90 days without top-up")
 
     withdrawn.refresh_from_db()
     assert withdrawn.status == NumberStatus.WITHDRAWN
@@ -257,6 +267,7 @@ def test_withdrawal_closes_the_holding_and_clears_the_holder(supervisor_a, branc
 def test_a_recycled_number_is_sold_again_with_a_new_holding(supervisor_a, agent_a, branch_a):
     first = SubscriberFactory()
     number = number_in_state(NumberStatus.AGING, actor=supervisor_a, branch=branch_a, subscriber=first)
+    quarantine_over(number)
     number = services.number_transition(
         number=number, to_status=NumberStatus.AVAILABLE, actor=supervisor_a, reason="quarantine over"
     )
@@ -306,24 +317,24 @@ def test_supervisor_acts_only_in_their_own_branch(supervisor_a, supervisor_b, br
     other = number_in_state(NumberStatus.ACTIVE, actor=supervisor_b, branch=branch_b)
     before = number_snapshot(other)
     with pytest.raises(PermissionDenied):
-        services.number_transition(number=other, to_status=NumberStatus.WITHDRAWN, actor=supervisor_a, reason="x")
+        services.number_transition(number=other, to_status=NumberStatus.BLOCKED, actor=supervisor_a, reason="x")
     assert number_snapshot(other) == before
-    moved = services.number_transition(number=other, to_status=NumberStatus.WITHDRAWN, actor=supervisor_b, reason="x")
-    assert moved.status == NumberStatus.WITHDRAWN
+    moved = services.number_transition(number=other, to_status=NumberStatus.BLOCKED, actor=supervisor_b, reason="x")
+    assert moved.status == NumberStatus.BLOCKED
 
 
-def test_withdrawal_needs_supervise_branch(agent_a, supervisor_a, branch_a):
+def test_withdrawal_by_a_status_change_is_refused_to_everyone(agent_a, supervisor_a, admin_user, branch_a):
+    """An agent lacks the authority; a supervisor or a superuser is sent to the withdrawal request."""
     number = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a)
     before = number_snapshot(number)
 
     with pytest.raises(PermissionDenied):
         services.number_transition(number=number, to_status=NumberStatus.WITHDRAWN, actor=agent_a, reason="inactive")
+    for actor in (supervisor_a, admin_user):
+        with pytest.raises(IllegalMove) as exc:
+            services.number_transition(number=number, to_status=NumberStatus.WITHDRAWN, actor=actor, reason="inactive")
+        assert exc.value.code == "withdrawal_needs_request"
     assert number_snapshot(number) == before
-
-    moved = services.number_transition(
-        number=number, to_status=NumberStatus.WITHDRAWN, actor=supervisor_a, reason="inactive"
-    )
-    assert (moved.status, moved.holder) == (NumberStatus.WITHDRAWN, None)
 
 
 def test_complaint_handler_blocks_and_unblocks_but_does_no_counter_work(handler_a, agent_a, branch_a):
@@ -393,6 +404,10 @@ def test_auditor_can_change_nothing(auditor, supervisor_a, branch_a, state, to_s
         services.number_transition(number=number, to_status=to_status, actor=auditor, reason="audit")
     assert number_snapshot(number) == before
     # The same move is fine for the branch's supervisor: the refusal is about who acts.
+    if state == NumberStatus.ACTIVE and to_status == NumberStatus.WITHDRAWN:
+        return  # not by a status change, for anyone: see test_withdrawal_by_a_status_change_is_refused_to_everyone
+    if state == NumberStatus.AGING:
+        quarantine_over(number)
     services.number_transition(number=number, to_status=to_status, actor=supervisor_a, reason="audit")
 
 

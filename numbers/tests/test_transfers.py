@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backoffice.delivery import DeliveryStatus
@@ -24,6 +24,7 @@ from numbers.choices import (
     NumberStatus,
     TransferState,
 )
+from numbers.demo import withdraw_as_lifecycle
 from numbers.exceptions import DeletionRefused, GuardedFieldChange
 from numbers.models import (
     ConsentCode,
@@ -785,22 +786,27 @@ def test_the_expiry_job_sends_a_request_whose_consent_lapsed_back_to_awaiting_co
 # --- Withdrawal ends the transfer matters of a number -------------------------------------------
 
 
-def test_withdrawing_a_number_cancels_its_request_and_lifts_its_lock(supervisor_a, agent_a, branch_a, ready):
-    locked = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a)
-    lock = services.transfer_lock_place(number=locked, actor=agent_a, reason="holder asked")
-
-    for number in (ready.number, locked):
-        services.number_transition(
-            number=number, to_status=NumberStatus.WITHDRAWN, actor=supervisor_a, reason="90 days without top-up"
-        )
+def test_withdrawing_a_number_cancels_its_request(supervisor_a, ready):
+    withdraw_as_lifecycle(ready.number, actor=supervisor_a, reason="90 days without top-up")
 
     ready.refresh_from_db()
     assert ready.state == TransferState.CANCELLED
     assert ready.closed_by == supervisor_a
     assert ready.close_reason == "Number withdrawn: 90 days without top-up"
-    lock.refresh_from_db()
-    assert (lock.lifted_by, lock.lift_reason) == (supervisor_a, "90 days without top-up")
-    assert lock.lifted_at is not None and lock.lift_evidence
+
+
+def test_a_locked_number_is_not_withdrawn_even_by_the_lifecycles_own_write(supervisor_a, agent_a, branch_a):
+    """The lock survives every path but its own consented lift: the database refuses
+    the withdrawal of a locked number even to code that skips the services' checks."""
+    locked = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a)
+    lock = services.transfer_lock_place(number=locked, actor=agent_a, reason="holder asked")
+    before = number_snapshot(locked)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        withdraw_as_lifecycle(locked, actor=supervisor_a, reason="90 days without top-up")
+
+    assert number_snapshot(locked) == before
+    assert TransferLock.objects.get(pk=lock.pk).lifted_at is None
 
 
 def test_suspending_a_number_keeps_its_request_and_lock(agent_a, active, open_request):
@@ -908,9 +914,7 @@ def test_withdrawal_closes_the_request_without_telling_the_holder_the_number_sta
     """'Your number stays with you' would be false: the number is being withdrawn."""
     _, sent = with_sms(
         django_capture_on_commit_callbacks,
-        lambda: services.number_transition(
-            number=ready.number, to_status=NumberStatus.WITHDRAWN, actor=supervisor_a, reason="90 days without top-up"
-        ),
+        lambda: withdraw_as_lifecycle(ready.number, actor=supervisor_a, reason="90 days without top-up"),
     )
     assert not [sms for sms in sent if sms.purpose == SmsPurpose.TRANSFER_CANCELLED]
 

@@ -12,6 +12,8 @@ SITE = "http://127.0.0.1:8000"
 TRY_THE_FLOW = (
     f"as agent_a:      {SITE}/transfers/  request a transfer and take both parties' consent",
     f"as supervisor_a: {SITE}/approvals/  approve or reject the requests awaiting approval in branch A",
+    f"as supervisor_a2: {SITE}/withdrawals/  approve the withdrawal supervisor_a asked for (a legal order): "
+    "the number goes into quarantine, where only its last holder can have it back",
     f"as admin:        {SITE}/admin/sms/smsmessage/  the SMS outbox, where one-time consent codes appear",
 )
 

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -188,10 +189,18 @@ def withdrawal_send_code(*, request: WithdrawalRequest, actor, reason: str) -> W
             params={"msisdn": number.msisdn},
             code="holder_changed",
         )
-    if request.codes_sent >= settings.TRANSFER_CODE_MAX_SENDS:
+    # Budgeted per number over a day, across requests: cancelling and asking again
+    # does not buy fresh guesses.
+    sent_today = (
+        WithdrawalRequest.objects.filter(number=number, created_at__gte=now - timedelta(days=1)).aggregate(
+            sent=Sum("codes_sent")
+        )["sent"]
+        or 0
+    )
+    if max(sent_today, request.codes_sent) >= settings.TRANSFER_CODE_MAX_SENDS:
         raise ValidationError(
-            "%(n)s codes were already sent for %(ref)s.",
-            params={"n": settings.TRANSFER_CODE_MAX_SENDS, "ref": request.reference},
+            "%(n)s withdrawal codes were already sent to %(msisdn)s in the last day.",
+            params={"n": settings.TRANSFER_CODE_MAX_SENDS, "msisdn": number.msisdn},
             code="too_many_codes",
         )
     code = f"{secrets.randbelow(10**6):06d}"

@@ -415,3 +415,22 @@ def test_the_database_refuses_to_withdraw_a_locked_number(active, holder, agent_
 def test_the_database_lets_an_unlocked_number_be_withdrawn(active):
     _raw_withdraw(active)
     assert state_of(active) == (NumberStatus.WITHDRAWN, None)
+
+
+def test_code_sends_are_budgeted_per_number_across_requests(active, agent_a, settings):
+    settings.TRANSFER_CODE_MAX_SENDS = 2
+
+    def ask():
+        return services.withdrawal_request(
+            number=active, ground=WithdrawalGround.HOLDER_REQUEST, actor=agent_a, reason="The holder asks"
+        )
+
+    first = ask()
+    services.withdrawal_send_code(request=first, actor=agent_a, reason="code")
+    services.withdrawal_cancel(request=first, actor=agent_a, reason="again")
+    second = ask()
+    services.withdrawal_send_code(request=second, actor=agent_a, reason="code")
+    error = refused(
+        ValidationError, lambda: services.withdrawal_send_code(request=second, actor=agent_a, reason="code")
+    )
+    assert error.code == "too_many_codes"

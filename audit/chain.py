@@ -55,14 +55,28 @@ def _canonical_value(field: models.Field, value):
     return str(value)
 
 
+# What a column added to a chained table holds in the rows written before it existed.
+_EMPTY = (None, "")
+
+
 def canonical_content(record: models.Model) -> str:
-    """The record as hashed: every stored field but its key and the chain itself, in a fixed form."""
+    """The record as hashed: every stored field but its key and the chain itself, in a fixed form.
+
+    A field the model gained after its table was chained (``added_later``) is left
+    out while empty, so the rows written before it existed keep their hashes; once
+    it holds a value, that value is hashed like any other, and clearing or setting
+    it still changes the hash.
+    """
     opts = record._meta
-    content = {
-        field.attname: _canonical_value(field, getattr(record, field.attname))
-        for field in opts.concrete_fields
-        if field.attname not in CHAIN_FIELDS and not field.primary_key
-    }
+    added_later = getattr(opts.model, "chain_added_later", frozenset())
+    content = {}
+    for field in opts.concrete_fields:
+        if field.attname in CHAIN_FIELDS or field.primary_key:
+            continue
+        value = _canonical_value(field, getattr(record, field.attname))
+        if field.name in added_later and value in _EMPTY:
+            continue
+        content[field.attname] = value
     return json.dumps({"table": opts.db_table, "fields": content}, sort_keys=True, separators=(",", ":"))
 
 

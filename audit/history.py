@@ -33,13 +33,29 @@ class AuditedHistoricalQuerySet(HistoricalQuerySet, ChainedQuerySet):
 
 
 class AuditedHistoricalRecords(HistoricalRecords):
-    """``HistoricalRecords`` whose tables carry the chain, the request id and the actor's name."""
+    """``HistoricalRecords`` whose tables carry the chain, the request id and the actor's name.
 
-    def __init__(self, *args, **kwargs):
+    ``added_later`` names the fields a model gained after its history table was
+    already chained. Rows written before the column existed were hashed without
+    it; the chain leaves such a field out of a row's hash while it is empty (see
+    ``audit.chain.canonical_content``), so adding a column never breaks the
+    links already written, and any value it takes later is hashed as usual.
+    """
+
+    def __init__(self, *args, added_later: tuple[str, ...] = (), **kwargs):
         kwargs.setdefault("historical_queryset", AuditedHistoricalQuerySet)
         kwargs.setdefault("bases", [AuditedHistoricalRecord])
         kwargs.setdefault("m2m_bases", [ChainedRecord])
+        self.added_later = tuple(added_later)
         super().__init__(*args, **kwargs)
+
+    def create_history_model(self, model, inherited):
+        unknown = sorted(set(self.added_later) - {field.name for field in model._meta.concrete_fields})
+        if unknown:
+            raise TypeError(f"{model.__name__}: added_later names no field: {', '.join(unknown)}")
+        history_model = super().create_history_model(model, inherited)
+        history_model.chain_added_later = frozenset(self.added_later)
+        return history_model
 
     def get_meta_options(self, model):
         options = super().get_meta_options(model)

@@ -12,10 +12,12 @@ from .models import SmsMessage
 class SmsMessageAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
     """Read-only: the outbox is a record of what was sent.
 
-    It holds one-time consent codes in clear, so only roles given
-    ``sms.view_smsmessage`` (administrators and auditors) see it; counter staff
-    must hear a code from the holder, never read it here.
+    Only roles given ``sms.view_smsmessage`` (administrators and auditors) see it.
+    One-time codes are masked in every body here and in the history; the sealed
+    code waiting for delivery is never shown.
     """
+
+    exclude = ["sealed_secret"]
 
     list_display = ["created_at", "to_msisdn", "purpose", "status", "attempts", "sent_at", "body"]
     list_filter = ["status", "purpose"]

@@ -1,5 +1,7 @@
 """The SMS outbox: what the portal told subscribers, when, and whether it went out.
 
+One-time codes are stored masked: only the gateway call carries them (sms.sealing).
+
 A message is stored in the transaction that decided it and delivered after
 commit through the gateway backend (``SMS_BACKEND``); see backoffice.delivery.
 """
@@ -18,14 +20,19 @@ from .choices import SmsPurpose
 class SmsMessage(Deliverable, UndeletableModel):
     to_msisdn = MsisdnField("to")
     purpose = models.CharField(max_length=30, choices=SmsPurpose.choices)
+    # What every screen, export and history shows: a one-time code in it is masked.
     body = models.TextField()
+    # The code itself, sealed (sms.sealing) until delivery and wiped once the message
+    # went or the portal gave up; never in the history, the admin or any screen.
+    sealed_secret = models.TextField(blank=True, default="", editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = UndeletableQuerySet.as_manager()
     # The delivery state is left out of the history table: its rows were chained
     # before delivery was tracked, and a new column would change what they hash to.
     # Every attempt still leaves a history record, its reason saying what happened.
-    history = AuditedHistoricalRecords(excluded_fields=DELIVERY_FIELDS)
+    # The sealed code is left out too: history is kept for ever, the code for minutes.
+    history = AuditedHistoricalRecords(excluded_fields=[*DELIVERY_FIELDS, "sealed_secret"])
 
     class Meta:
         ordering = ["-created_at", "-id"]

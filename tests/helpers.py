@@ -74,8 +74,10 @@ def code_sent_to(msisdn: str) -> str:
     fixture. Messages still waiting (a test's transaction never commits) are first
     delivered, as the worker would."""
     assert settings.SMS_BACKEND == "sms.backends.devphone.DevPhoneBackend", "use the handset fixture"
-    for pk in SmsMessage.objects.filter(to_msisdn=msisdn, status__in=PENDING_STATUSES).order_by("pk").values_list(
-        "pk", flat=True
+    for pk in (
+        SmsMessage.objects.filter(to_msisdn=msisdn, status__in=PENDING_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     ):
         sms_deliver(message_id=pk)
     texts = [sms["text"] for sms in received(msisdn) if sms["purpose"] == SmsPurpose.CONSENT_CODE]

@@ -2,7 +2,6 @@
 an agent requests and collects both consents, the requester and another branch's
 supervisor cannot approve, the branch's supervisor approves from the queue."""
 
-
 import pytest
 from playwright.sync_api import expect
 

@@ -7,6 +7,7 @@ commit through the gateway backend (``SMS_BACKEND``); see backoffice.delivery.
 """
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.history import AuditedHistoricalRecords
@@ -14,7 +15,7 @@ from backoffice.delivery import DELIVERY_FIELDS, Deliverable, delivery_constrain
 from numbers.fields import MsisdnField
 from numbers.models import UndeletableModel, UndeletableQuerySet
 
-from .choices import SmsPurpose
+from .choices import InboundStatus, SmsPurpose
 
 
 class SmsMessage(Deliverable, UndeletableModel):
@@ -47,3 +48,35 @@ class SmsMessage(Deliverable, UndeletableModel):
 
     def __str__(self) -> str:
         return f"SMS #{self.pk} to {self.to_msisdn}"
+
+
+class InboundSms(UndeletableModel):
+    """A message a subscriber sent to the portal, as the gateway posted it.
+
+    One row per gateway message id, never deleted: a replayed post finds the row and
+    answers as the first time, changing nothing (sms.inbound routes the keyword).
+    """
+
+    gateway_message_id = models.CharField(max_length=100, unique=True)
+    sender = models.CharField(max_length=32, help_text="The sending number as the gateway gave it.")
+    text = models.TextField()
+    keyword = models.CharField(max_length=20, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    status = models.CharField(max_length=20, choices=InboundStatus.choices, blank=True)
+    answer = models.TextField(blank=True, help_text="What the portal did with it, as told to the gateway.")
+
+    objects = UndeletableQuerySet.as_manager()
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = "inbound SMS"
+        verbose_name_plural = "inbound SMS"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=[*InboundStatus.values, ""]), name="inbound_sms_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"SMS from {self.sender} ({self.gateway_message_id})"

@@ -12,14 +12,18 @@ there, and only the text handed to the gateway carries the code.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
 
+from audit.context import audited
 from backoffice.delivery import Outcome, create_once, deliver, deliver_due, dispatch_after_commit
 from numbers.msisdn import normalize_msisdn
 
 from .backends import BaseSmsBackend, Sms
 from .choices import SmsPurpose
-from .models import SmsMessage
+from .inbound import route, split_keyword
+from .models import InboundSms, SmsMessage
 from .sealing import seal, unseal
 
 SECRET_SLOT = "{secret}"
@@ -88,3 +92,35 @@ def sms_deliver(*, message_id: int) -> Outcome:
 def sms_deliver_due(*, now=None, limit: int = 1000) -> int:
     """Retry what failed (after its backoff) or never left; returns how many were sent."""
     return deliver_due(SmsMessage, lambda pk: sms_deliver(message_id=pk), now=now, limit=limit)
+
+
+@audited
+def inbound_sms_receive(*, message_id: str, sender: str, text: str, actor=None, reason: str = "") -> InboundSms:
+    """Store a subscriber's message once per gateway id and act on its keyword.
+
+    Run by the gateway's endpoint in a job scope (no employee acts). A replay of
+    the same id returns the stored message: same answer, nothing changed.
+    """
+    message_id = (message_id or "").strip()
+    if not message_id or len(message_id) > 100:
+        raise ValidationError("The gateway's message id is missing or longer than 100 characters.", code="message_id")
+    existing = InboundSms.objects.filter(gateway_message_id=message_id).first()
+    if existing is not None:
+        return existing
+    inbound = InboundSms(
+        gateway_message_id=message_id,
+        sender=(sender or "").strip()[:32],
+        text=(text or "")[:1600],
+        keyword=split_keyword(text)[0],
+    )
+    inbound._change_reason = f"SMS received from {inbound.sender or 'an unknown sender'}."
+    try:
+        with transaction.atomic():
+            inbound.save()
+    except IntegrityError:  # the same message posted twice at once: the first one answers
+        return InboundSms.objects.get(gateway_message_id=message_id)
+    reply = route(sender=inbound.sender, text=inbound.text)
+    inbound.status, inbound.answer = reply.status, reply.answer
+    inbound._change_reason = f"Answered ({inbound.get_status_display().lower()}): {reply.answer}"[:500]
+    inbound.save()
+    return inbound

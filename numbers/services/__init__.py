@@ -5,6 +5,7 @@ Inventory and lifecycle moves live in ``inventory``; the dual-consent transfer
 in ``transfers``. Callers import from here.
 """
 
+from .disputes import transfer_dispute
 from .inventory import (
     SUBSCRIBER_EDITABLE_FIELDS,
     number_block,
@@ -37,6 +38,7 @@ from .transfers import (
 __all__ = [
     "SUBSCRIBER_EDITABLE_FIELDS",
     "consent_code_send",
+    "transfer_dispute",
     "consent_code_verify",
     "consent_record_in_person",
     "consent_record_signed_form",

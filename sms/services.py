@@ -65,7 +65,7 @@ def sms_send(
     return message
 
 
-def handset_text(message: SmsMessage) -> str:
+def _handset_text(message: SmsMessage) -> str:
     """The text as the handset receives it: the body with its code unmasked."""
     if not message.sealed_secret:
         return message.body
@@ -79,7 +79,7 @@ def sms_deliver(*, message_id: int) -> Outcome:
     attempt the portal makes; a retry in between still has it."""
 
     def send(message: SmsMessage) -> None:
-        text = handset_text(message)
+        text = _handset_text(message)
         if message.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
             message.sealed_secret = ""
         sms = Sms(to=message.to_msisdn, body=text, purpose=message.purpose, reference=f"sms-{message.pk}")

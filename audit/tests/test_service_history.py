@@ -364,6 +364,28 @@ def _(fx):
     )
 
 
+@drives("transfer_dispute")
+def _(fx):
+    fx("sla_presets")  # the dispute opens a complaint
+    request, number = fx("open_request"), fx("active")
+    return Call(
+        lambda: ns.transfer_dispute(request=request, sender=number.msisdn, text="NO", reason="the holder replied NO"),
+        job="sms.inbound",
+    )
+
+
+@drives("inbound_sms_receive")
+def _(fx):
+    from sms.services import inbound_sms_receive
+
+    fx("sla_presets")
+    request, number = fx("open_request"), fx("active")
+    return Call(
+        lambda: inbound_sms_receive(message_id="gw-1", sender=number.msisdn, text=f"NO {request.reference}"),
+        job="sms.inbound",
+    )
+
+
 @drives("consent_revoke")
 def _(fx):
     actor, request = fx("agent_a"), fx("open_request")

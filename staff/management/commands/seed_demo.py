@@ -12,7 +12,9 @@ SITE = "http://127.0.0.1:8000"
 TRY_THE_FLOW = (
     f"as agent_a:      {SITE}/transfers/  request a transfer and take both parties' consent",
     f"as supervisor_a: {SITE}/approvals/  approve or reject the requests awaiting approval in branch A",
-    f"as admin:        {SITE}/admin/sms/smsmessage/  the SMS outbox, where one-time consent codes appear",
+    f"on the handset:  {SITE}/dev/phone/  what each number received, one-time codes included (DEBUG only; "
+    "the SMS outbox keeps codes masked)",
+    f"as supervisor_a: {SITE}/approvals/  a request its holder stopped by replying NO: Disputed by the holder",
 )
 
 

@@ -5,7 +5,7 @@ from backoffice.adminkit import CappedCountPaginator, NoDeleteAdminMixin
 from numbers.msisdn import normalize_msisdn
 from staff.selectors import is_working
 
-from .models import SmsMessage
+from .models import InboundSms, SmsMessage
 
 
 @admin.register(SmsMessage)
@@ -43,6 +43,28 @@ class SmsMessageAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
     def has_view_permission(self, request, obj=None) -> bool:
         # The view permission itself: add/change grants do not open it, nor does a suspended account.
         return is_working(request.user) and request.user.has_perm("sms.view_smsmessage")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(InboundSms)
+class InboundSmsAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
+    """Read-only: what subscribers sent to the portal and what it did (sms.inbound)."""
+
+    list_display = ["received_at", "sender", "keyword", "status", "text", "answer"]
+    list_filter = ["status", "keyword"]
+    readonly_fields = ["gateway_message_id", "sender", "text", "keyword", "received_at", "status", "answer"]
+    ordering = ["-received_at", "-id"]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return is_working(request.user) and request.user.has_perm("sms.view_inboundsms")
 
     def has_add_permission(self, request) -> bool:
         return False

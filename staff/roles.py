@@ -19,7 +19,7 @@ _PORTAL_MODELS = {
         "inactivitywarning",
     ],
     "staff": ["employee", "staffnotice"],
-    "sms": ["smsmessage"],
+    "sms": ["smsmessage", "inboundsms"],
     "complaints": [
         "complaint",
         "complaintnumber",

@@ -262,3 +262,17 @@ def test_a_malformed_post_is_a_bad_request(client, gateway_token, payload):
 @pytest.mark.django_db
 def test_the_endpoint_takes_posts_only(client, gateway_token):
     assert client.get("/sms/inbound/", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 405
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("persona", "sees"), [("auditor", True), ("admin_user", True), ("agent_a", False)])
+def test_inbound_messages_are_read_only_in_the_admin(request, client, persona, sees, active, open_request):
+    inbound = reply("HELLO", sender=active.msisdn)
+    client.force_login(request.getfixturevalue(persona))
+    listing = client.get("/admin/sms/inboundsms/")
+    assert listing.status_code == (200 if sees else 403)
+    assert ("HELLO" in listing.content.decode()) is sees
+    assert client.get("/admin/sms/inboundsms/add/").status_code == 403
+    assert client.post(f"/admin/sms/inboundsms/{inbound.pk}/change/", {"text": "x"}).status_code == 403
+    assert client.post(f"/admin/sms/inboundsms/{inbound.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert InboundSms.objects.get(pk=inbound.pk).text == "HELLO"

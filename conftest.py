@@ -213,6 +213,15 @@ def locmem_sms(settings):
     LocmemBackend.fail_next = 0
 
 
+@pytest.fixture
+def handset(settings, tmp_path):
+    """The development phone as the gateway: a test reads a one-time code as the
+    holder's handset shows it (tests.helpers.code_sent_to), never from the outbox."""
+    settings.SMS_BACKEND = "sms.backends.devphone.DevPhoneBackend"
+    settings.SMS_DEV_PHONE_FILE = tmp_path / "dev-phone.jsonl"
+    return settings.SMS_DEV_PHONE_FILE
+
+
 # --- Browser ----------------------------------------------------------------
 
 

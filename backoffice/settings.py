@@ -177,6 +177,11 @@ TRANSFER_CONSENT_VALID_HOURS = int(os.environ.get("TRANSFER_CONSENT_VALID_HOURS"
 TRANSFER_CODE_TTL_MINUTES = int(os.environ.get("TRANSFER_CODE_TTL_MINUTES", "10"))
 TRANSFER_CODE_MAX_ATTEMPTS = int(os.environ.get("TRANSFER_CODE_MAX_ATTEMPTS", "3"))
 TRANSFER_CODE_MAX_SENDS = int(os.environ.get("TRANSFER_CODE_MAX_SENDS", "5"))
+# The same budgets per number per calendar day, whatever the request: cancelling and
+# making a new request gives no fresh sends or guesses (codes sent to the number
+# that day, and the wrong tries made on them).
+TRANSFER_CODE_SENDS_PER_NUMBER_DAY = int(os.environ.get("TRANSFER_CODE_SENDS_PER_NUMBER_DAY", "5"))
+TRANSFER_CODE_FAILURES_PER_NUMBER_DAY = int(os.environ.get("TRANSFER_CODE_FAILURES_PER_NUMBER_DAY", "6"))
 # Risk flags in the approval queue.
 TRANSFER_RISK_TOPUP_DAYS = int(os.environ.get("TRANSFER_RISK_TOPUP_DAYS", "7"))
 TRANSFER_RISK_REQUESTS_30D = int(os.environ.get("TRANSFER_RISK_REQUESTS_30D", "5"))
@@ -205,9 +210,25 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 # --- SMS ------------------------------------------------------------------------
 # Every message is stored in the outbox (shown in the admin) and delivered after
 # commit through SMS_BACKEND, like EMAIL_BACKEND: "sms.backends.outbox.OutboxBackend"
-# delivers nothing (demo and development), "sms.backends.console.ConsoleBackend"
-# prints, "sms.backends.http.HttpGatewayBackend" posts to SMS_GATEWAY_URL.
-SMS_BACKEND = os.environ.get("SMS_BACKEND", "sms.backends.outbox.OutboxBackend")
+# delivers nothing, "sms.backends.devphone.DevPhoneBackend" (the default with DEBUG
+# on) keeps what each handset received for the /dev/phone/ screen,
+# "sms.backends.console.ConsoleBackend" prints, "sms.backends.http.HttpGatewayBackend"
+# posts to SMS_GATEWAY_URL.
+SMS_BACKEND = os.environ.get(
+    "SMS_BACKEND", "sms.backends.devphone.DevPhoneBackend" if DEBUG else "sms.backends.outbox.OutboxBackend"
+)
+# Where the development phone keeps what it received (JSON lines); DEBUG only.
+SMS_DEV_PHONE_FILE = Path(os.environ.get("SMS_DEV_PHONE_FILE", BASE_DIR / "var" / "dev-phone.jsonl"))
+# One-time codes are stored masked; the code waits for delivery sealed with this key
+# (sms.sealing), kept out of the database and distinct from DJANGO_SECRET_KEY.
+SMS_SEAL_KEY = os.environ.get("SMS_SEAL_KEY", "")
+if not SMS_SEAL_KEY:
+    if not DEBUG and env_bool("DJANGO_PRODUCTION", False):
+        raise ImproperlyConfigured("SMS_SEAL_KEY must be set in production.")
+    SMS_SEAL_KEY = "sms-seal-dev-only-never-use-in-production"
+# The gateway posts replies from subscribers to /sms/inbound/ with this token
+# ("Authorization: Bearer <token>"); with none set the endpoint refuses everything.
+SMS_INBOUND_TOKEN = os.environ.get("SMS_INBOUND_TOKEN", "")
 SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
 SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
 SMS_GATEWAY_TIMEOUT = float(os.environ.get("SMS_GATEWAY_TIMEOUT", "10"))

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -13,4 +14,11 @@ urlpatterns = [
     path("", include("numbers.urls")),
     path("", include("complaints.urls")),
     path("review/", include("audit.urls")),
+    # The SMS gateway posts subscribers' replies here (token-authenticated).
+    path("sms/", include("sms.urls")),
 ]
+
+if settings.DEBUG:
+    # The development phone (sms.dev_phone): what each handset received, codes included.
+    # Not routed at all without DEBUG, so production has no such page.
+    urlpatterns.append(path("dev/phone/", include("sms.dev_phone")))

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class ComplaintsConfig(AppConfig):
     name = "complaints"
     verbose_name = "Complaints"
+
+    def ready(self) -> None:
+        from numbers.signals import transfer_disputed
+
+        from .receivers import open_complaint_for_dispute
+
+        # A holder's "NO <ref>" by SMS opens a complaint (numbers knows nothing of complaints).
+        transfer_disputed.connect(open_complaint_for_dispute, dispatch_uid="complaints_open_for_dispute")

@@ -24,6 +24,7 @@ class Channel(models.TextChoices):
     WEB = "web", "Web form"
     SOCIAL = "social", "Social media"
     REGULATOR = "regulator", "Referred by the regulator"
+    SMS = "sms", "SMS reply from the holder"
 
 
 class ComplaintState(models.TextChoices):

@@ -250,7 +250,11 @@ class Complaint(UndeletableModel):
     state = models.CharField(max_length=20, choices=ComplaintState.choices, default=ComplaintState.NEW)
     received_at = models.DateTimeField(help_text="When the customer complained: the SLA clocks start here.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Empty only when the portal took it in itself (a holder's SMS reply, in a job
+    # scope that history names); staff intake always names its employee.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     # The clocks, fixed at intake from the rule then in force (a later edit of the
     # table never moves an existing deadline).
@@ -406,7 +410,10 @@ class ComplaintNumber(UndeletableModel):
     complaint = models.ForeignKey(Complaint, on_delete=models.PROTECT, related_name="complaint_numbers")
     number = models.ForeignKey(MobileNumber, on_delete=models.PROTECT, related_name="complaint_links")
     added_at = models.DateTimeField(default=timezone.now)
-    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Empty only when the portal took the complaint in itself (see Complaint.created_by).
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     history = AuditedHistoricalRecords()
     objects = ComplaintWrittenQuerySet.as_manager()

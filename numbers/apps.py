@@ -6,4 +6,10 @@ class NumbersConfig(AppConfig):
     verbose_name = "Numbers and subscribers"
 
     def ready(self) -> None:
+        from sms.inbound import register_keyword
+
         from . import checks  # noqa: F401 - registers the lifecycle policy check
+        from .inbound import reply_no
+
+        # The holder's "NO <ref>" in reply to a transfer notice stops the request.
+        register_keyword("NO", reply_no)

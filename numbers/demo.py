@@ -13,11 +13,20 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from audit.context import audited_transaction
+from audit.context import audited_transaction, job_scope
+from sms.services import inbound_sms_receive
 
 from . import services
 from .choices import ConsentParty, IdentityDocumentType, NumberStatus, TransferState, WithdrawalGround
-from .models import Branch, MobileNumber, Subscriber, TransferLock, TransferRequest, WithdrawalRequest
+from .models import (
+    Branch,
+    MobileNumber,
+    Subscriber,
+    TransferDispute,
+    TransferLock,
+    TransferRequest,
+    WithdrawalRequest,
+)
 from .services.inventory import apply_move
 
 FIRST_NAMES = ["Sokha", "Dara", "Vanna", "Sophea", "Pisey", "Rithy", "Kunthea", "Vibol", "Chantha", "Sreyleak"]
@@ -183,6 +192,10 @@ DEMO_TRANSFERS: tuple[DemoTransfer, ...] = (
     ),
     DemoTransfer(403, "agent_c", BOTH, TransferState.AWAITING_APPROVAL, "Demo data: a family number changes hands"),
 )
+# A held number of branch B whose holder replied NO to the request's SMS notice: the
+# request is cancelled, disputed, and an unauthorised-transfer complaint waits there.
+DEMO_DISPUTED_INDEX = 408
+DEMO_DISPUTED_REASON = "Demo data: a caller says he bought the number from its holder"
 # A held number of branch A whose holder asked for a transfer lock.
 DEMO_LOCKED_INDEX = 407
 DEMO_LOCK_REASON = "Demo data: the holder asked for a transfer lock after a suspicious call"
@@ -261,6 +274,12 @@ def seed_transfers(*, users: dict, subscribers: list[Subscriber]) -> dict[str, s
         except (ValidationError, PermissionDenied) as exc:
             outcome[label] = "skipped: " + " ".join(getattr(exc, "messages", [str(exc)]))
     outcome.update(_seed_withdrawal(users=users))
+    label = f"{demo_msisdn(DEMO_DISPUTED_INDEX)} disputed by the holder"
+    try:
+        with transaction.atomic():
+            outcome[label] = _seed_dispute(users=users, subscribers=subscribers)
+    except (ValidationError, PermissionDenied) as exc:
+        outcome[label] = "skipped: " + " ".join(getattr(exc, "messages", [str(exc)]))
     locked = MobileNumber.objects.get(msisdn=demo_msisdn(DEMO_LOCKED_INDEX))
     label = f"{locked.msisdn} transfer lock"
     if TransferLock.objects.filter(number=locked).exists():
@@ -293,3 +312,30 @@ def _seed_withdrawal(*, users: dict) -> dict[str, str]:
     except (ValidationError, PermissionDenied) as exc:
         return {label: "skipped: " + " ".join(getattr(exc, "messages", [str(exc)]))}
     return {label: "created"}
+
+
+def _seed_dispute(*, users: dict, subscribers: list[Subscriber]) -> str:
+    """A request agent_c made in branch B, and the holder's "NO <ref>" by SMS as the
+    gateway would post it (the same path: the router, the dispute, the complaint)."""
+    number = MobileNumber.objects.get(msisdn=demo_msisdn(DEMO_DISPUTED_INDEX))
+    request = (
+        TransferRequest.objects.filter(number=number, reason=DEMO_DISPUTED_REASON)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if request is not None and TransferDispute.objects.filter(request=request).exists():
+        return "present"
+    if request is None or not request.is_open:
+        to_subscriber = _new_subscriber_for(number, subscribers, DEMO_DISPUTED_INDEX)
+        if to_subscriber is None:
+            return "skipped: no other subscriber to transfer to"
+        request = services.transfer_create(
+            number=number, new_subscriber=to_subscriber, actor=users["agent_c"], reason=DEMO_DISPUTED_REASON
+        )
+    with job_scope("sms.inbound"):
+        reply = inbound_sms_receive(
+            message_id=f"demo-dispute-{request.pk}", sender=number.msisdn, text=f"NO {request.reference}"
+        )
+    if not TransferDispute.objects.filter(request=request).exists():
+        raise ValidationError(f"The holder's reply was not taken: {reply.answer}")
+    return "created"

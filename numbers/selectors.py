@@ -88,7 +88,8 @@ def subscriber_list(*, user) -> QuerySet[Subscriber]:
 # annotations of one query, so a page costs the same number of queries whatever
 # its length (tests pin it at two sizes).
 
-TRANSFER_RELATED = ("number", "from_holder", "to_subscriber", "requested_by", "branch")
+# "dispute": the holder's SMS "NO", shown beside the state (a join, no query per row).
+TRANSFER_RELATED = ("number", "from_holder", "to_subscriber", "requested_by", "branch", "dispute")
 RISK_HOLDER_CHANGE_DAYS = 90
 RISK_NEW_SUBSCRIBER_HOURS = 24
 
@@ -350,3 +351,11 @@ def withdrawal_detail(*, pk: int) -> WithdrawalRequest | None:
         .filter(pk=pk)
         .first()
     )
+
+
+def disputes_recent(*, user, days: int = 30) -> QuerySet[TransferRequest]:
+    """Requests the holder disputed by SMS in the last ``days``, in the branches
+    ``user`` supervises, newest first: the queue shows them beside what waits."""
+    since = timezone.now() - timedelta(days=days)
+    queryset = TransferRequest.objects.select_related(*TRANSFER_RELATED).filter(dispute__disputed_at__gte=since)
+    return branch_scope(user, "supervise_branch").filter(queryset).order_by("-dispute__disputed_at", "-id")

@@ -360,6 +360,7 @@ def approval_queue(request):
             "rows": rows,
             "state": state,
             "tabs": tabs,
+            "disputes": selectors.disputes_recent(user=request.user)[:shown],
             "restorations": restorations[:shown],
             "more_restorations": len(restorations) > shown,
             "offers": offers[:shown],

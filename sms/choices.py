@@ -13,3 +13,9 @@ class SmsPurpose(models.TextChoices):
     WITHDRAWAL = "withdrawal", "Withdrawal of a held number (requested or decided)"
     INACTIVITY_WARNING = "inactivity_warning", "Inactivity warning (no top-up)"
     NOTICE = "notice", "Other notice"
+
+
+class InboundStatus(models.TextChoices):
+    HANDLED = "handled", "Handled"
+    REFUSED = "refused", "Not acted on (the answer says why)"
+    UNKNOWN_KEYWORD = "unknown_keyword", "Keyword not understood"

@@ -20,7 +20,7 @@ _PORTAL_MODELS = {
         "withdrawalrequest",
     ],
     "staff": ["employee", "staffnotice"],
-    "sms": ["smsmessage"],
+    "sms": ["smsmessage", "inboundsms"],
     "complaints": [
         "complaint",
         "complaintnumber",

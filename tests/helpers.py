@@ -3,6 +3,7 @@ after commit, a second supervisor, and moving service-written rows in time."""
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from backoffice.delivery import PENDING_STATUSES
 from numbers.models import (
     ConsentCode,
     Holding,
@@ -20,7 +22,10 @@ from numbers.models import (
     TransferRequest,
     service_write_scope,
 )
+from sms.backends.devphone import received
+from sms.choices import SmsPurpose
 from sms.models import SmsMessage
+from sms.services import sms_deliver
 from staff.choices import Role
 from staff.services import employee_create
 from tests.snapshots import number_snapshot
@@ -64,6 +69,23 @@ def with_sms(capture, action):
     with capture(execute=True):
         result = action()
     return result, list(SmsMessage.objects.exclude(pk__in=seen).order_by("pk"))
+
+
+def code_sent_to(msisdn: str) -> str:
+    """The last one-time code the handset of ``msisdn`` received, read from its text
+    as the holder reads it (the outbox keeps it masked). Needs the ``handset``
+    fixture. Messages still waiting (a test's transaction never commits) are first
+    delivered, as the worker would."""
+    assert settings.SMS_BACKEND == "sms.backends.devphone.DevPhoneBackend", "use the handset fixture"
+    for pk in (
+        SmsMessage.objects.filter(to_msisdn=msisdn, status__in=PENDING_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    ):
+        sms_deliver(message_id=pk)
+    texts = [sms["text"] for sms in received(msisdn) if sms["purpose"] == SmsPurpose.CONSENT_CODE]
+    assert texts, f"no code reached {msisdn}"
+    return re.search(r"\b(\d{6})\b", texts[-1]).group(1)
 
 
 def make_supervisor(username: str, *, branch, admin) -> object:

@@ -40,7 +40,7 @@ from tests.factories import (
     number_in_state,
     transfer_awaiting_approval,
 )
-from tests.helpers import back_date, with_sms
+from tests.helpers import back_date, code_sent_to
 
 pytestmark = pytest.mark.django_db
 
@@ -435,13 +435,33 @@ def _(fx):
 @drives("consent_code_verify")
 def _(fx):
     actor, request = fx("agent_b"), fx("open_request")
-    _, sent = with_sms(
-        fx("django_capture_on_commit_callbacks"),
-        lambda: ns.consent_code_send(request=request, actor=actor, reason="holder on the phone"),
-    )
-    code = sent[0].body[:6]
+    fx("handset")
+    ns.consent_code_send(request=request, actor=actor, reason="holder on the phone")
+    code = code_sent_to(request.number.msisdn)
     return Call(
         lambda: ns.consent_code_verify(request=request, code=code, actor=actor, reason="holder read it back"), actor
+    )
+
+
+@drives("transfer_dispute")
+def _(fx):
+    fx("sla_presets")  # the dispute opens a complaint
+    request, number = fx("open_request"), fx("active")
+    return Call(
+        lambda: ns.transfer_dispute(request=request, sender=number.msisdn, text="NO", reason="the holder replied NO"),
+        job="sms.inbound",
+    )
+
+
+@drives("inbound_sms_receive")
+def _(fx):
+    from sms.services import inbound_sms_receive
+
+    fx("sla_presets")
+    request, number = fx("open_request"), fx("active")
+    return Call(
+        lambda: inbound_sms_receive(message_id="gw-1", sender=number.msisdn, text=f"NO {request.reference}"),
+        job="sms.inbound",
     )
 
 

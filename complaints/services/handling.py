@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from audit.context import acting, audited, audited_transaction
+from audit.context import acting, audited, audited_transaction, current_job
 from backoffice.history import require_reason
 from numbers.models import Branch, MobileNumber, Subscriber
 from sms.choices import SmsPurpose
@@ -144,9 +144,13 @@ def complaint_create(
     """Take a complaint in and start its clocks. An unauthorised transfer is critical
     and its number must be blocked within 24 hours. A handler who takes it in owns it."""
     now = timezone.now()
-    require_working(actor)
-    if not actor.has_perm("complaints.add_complaint"):
-        raise PermissionDenied("You may not take complaints in.")
+    # The portal takes a complaint in by itself (no employee) only inside a job's
+    # scope, which history names: the holder's SMS reply disputing a transfer.
+    by_portal = actor is None and current_job() is not None
+    if not by_portal:
+        require_working(actor)
+        if not actor.has_perm("complaints.add_complaint"):
+            raise PermissionDenied("You may not take complaints in.")
     if category not in ComplaintCategory.values:
         raise ValidationError("Choose a complaint category.", code="category")
     if channel not in Channel.values:
@@ -167,7 +171,7 @@ def complaint_create(
         branch = numbers[0].branch
     for number in numbers:
         _check_number_branch(number, branch)
-    if not any(has_branch_perm(actor, perm, branch.pk) for perm in INTAKE_PERMS):
+    if not by_portal and not any(has_branch_perm(actor, perm, branch.pk) for perm in INTAKE_PERMS):
         raise PermissionDenied("You have no authority to take complaints in for this branch.")
     received_at = received_at or now
     if received_at > now:
@@ -200,7 +204,7 @@ def complaint_create(
     if category == ComplaintCategory.UNAUTHORISED_TRANSFER:
         complaint.block_due_at = received_at + timedelta(hours=settings.COMPLAINTS_BLOCK_WITHIN_HOURS)
         complaint.block_warn_at = sla.warning_time(received_at, complaint.block_due_at, rule.table.warn_percent)
-    if has_branch_perm(actor, "handle_branch_complaints", branch.pk) and not actor.is_superuser:
+    if not by_portal and has_branch_perm(actor, "handle_branch_complaints", branch.pk) and not actor.is_superuser:
         complaint.assigned_to = actor
     late = _record_breaches(complaint, now)  # entered late: a clock may already have run out
     save(complaint, actor=actor, reason=reason)

@@ -6,6 +6,7 @@ in ``transfers``; withdrawals by hand and the return to the last holder in
 ``withdrawals``. Callers import from here.
 """
 
+from .disputes import transfer_dispute
 from .inventory import (
     SUBSCRIBER_EDITABLE_FIELDS,
     number_block,
@@ -48,6 +49,7 @@ from .withdrawals import (
 __all__ = [
     "SUBSCRIBER_EDITABLE_FIELDS",
     "consent_code_send",
+    "transfer_dispute",
     "consent_code_verify",
     "consent_record_in_person",
     "consent_record_signed_form",

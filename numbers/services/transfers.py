@@ -19,14 +19,14 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from audit.context import audited, audited_transaction
 from backoffice.history import require_reason, stamp_change
 from sms.choices import SmsPurpose
-from sms.services import sms_send
+from sms.services import SECRET_SLOT, sms_send
 from staff.selectors import has_branch_perm
 
 from ..choices import (
@@ -202,7 +202,8 @@ def transfer_create(
         body=(
             f"A request to transfer your number {format_msisdn(current.msisdn)} to another person was made "
             f"on {timezone.localtime(now):%d %b %Y %H:%M} (ref {request.reference}). It cannot go ahead without "
-            "your consent. If you did not ask for this, call 1777 or visit a branch."
+            f"your consent. If you did not ask for this, reply NO {request.reference} to stop this, "
+            "or call 1777."
         ),
     )
     return request
@@ -433,6 +434,31 @@ def _hash_code(code: str, salt: str) -> str:
     return salted_hmac("numbers.consent_code", f"{salt}:{code}", algorithm="sha256").hexdigest()
 
 
+def _codes_sent_today(msisdn: str, now: datetime):
+    """The codes sent to a number this calendar day (local time), whatever the request."""
+    start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    return ConsentCode.objects.filter(sent_to=msisdn, created_at__gte=start, created_at__lt=start + timedelta(days=1))
+
+
+def _check_number_code_budget(msisdn: str, now: datetime, *, sending: bool) -> None:
+    """Sends and wrong tries are budgeted per number per day, not only per request:
+    cancelling a request and making a new one gives no fresh guesses. A wrong try
+    counts on the day its code was sent."""
+    today = _codes_sent_today(msisdn, now)
+    if sending and today.count() >= settings.TRANSFER_CODE_SENDS_PER_NUMBER_DAY:
+        raise ValidationError(
+            "%(n)s codes were already sent to %(msisdn)s today. Take consent in person or try tomorrow.",
+            params={"n": settings.TRANSFER_CODE_SENDS_PER_NUMBER_DAY, "msisdn": format_msisdn(msisdn)},
+            code="number_sends_today",
+        )
+    if (today.aggregate(wrong=Sum("attempts"))["wrong"] or 0) >= settings.TRANSFER_CODE_FAILURES_PER_NUMBER_DAY:
+        raise ValidationError(
+            "Too many wrong codes were tried for %(msisdn)s today. Take consent in person or try tomorrow.",
+            params={"msisdn": format_msisdn(msisdn)},
+            code="number_failures_today",
+        )
+
+
 @audited
 def consent_code_send(*, request: TransferRequest, actor, reason: str) -> ConsentCode:
     """Send a one-time code to the number itself: only whoever holds the SIM can read it."""
@@ -453,6 +479,7 @@ def consent_code_send(*, request: TransferRequest, actor, reason: str) -> Consen
             params={"n": settings.TRANSFER_CODE_MAX_SENDS, "ref": request.reference},
             code="too_many_codes",
         )
+    _check_number_code_budget(number.msisdn, now, sending=True)
     code = f"{secrets.randbelow(10**6):06d}"
     salt = secrets.token_hex(8)
     with service_write_scope():
@@ -472,8 +499,9 @@ def consent_code_send(*, request: TransferRequest, actor, reason: str) -> Consen
     sms_send(
         to=number.msisdn,
         purpose=SmsPurpose.CONSENT_CODE,
+        secret=code,  # the outbox keeps it masked; only the gateway call carries it
         body=(
-            f"{code} is your code to AGREE to transfer {format_msisdn(number.msisdn)} to another person "
+            f"{SECRET_SLOT} is your code to AGREE to transfer {format_msisdn(number.msisdn)} to another person "
             f"(ref {request.reference}). Valid {settings.TRANSFER_CODE_TTL_MINUTES} minutes. "
             "Only give it to staff if you want this transfer."
         ),
@@ -507,6 +535,7 @@ def _consent_code_check(*, request: TransferRequest, code: str, actor, reason: s
         raise ValidationError("This code is locked after too many wrong tries; send a new one.", code="code_locked")
     if challenge.expires_at <= now:
         raise ValidationError("This code has expired; send a new one.", code="code_expired")
+    _check_number_code_budget(challenge.sent_to, now, sending=False)
     salt, _, digest = challenge.code_hash.partition("$")
     if not code.isdigit() or not constant_time_compare(_hash_code(code, salt), digest):
         with service_write_scope():

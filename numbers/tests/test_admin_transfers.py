@@ -558,7 +558,7 @@ def test_posting_a_holder_change_is_still_refused_with_transfers_on_record(clien
 
 @pytest.fixture
 def outbox(db):
-    sms_send(to="+85512345678", body="123456 is your code", purpose=SmsPurpose.CONSENT_CODE)
+    sms_send(to="+85512345678", body="{secret} is your code", secret="908172", purpose=SmsPurpose.CONSENT_CODE)
     sms_send(to="+85512345679", body="A request to transfer", purpose=SmsPurpose.TRANSFER_REQUESTED)
     return {message.to_msisdn: message for message in SmsMessage.objects.all()}
 
@@ -574,12 +574,18 @@ def outbox(db):
     ],
 )
 def test_only_auditors_and_administrators_read_the_outbox(request, client, outbox, persona, sees):
-    """It holds one-time codes in clear: counter staff must hear them from the holder."""
+    """Who reads the outbox at all; nobody reads a code there (masked in every body)."""
     client.force_login(request.getfixturevalue(persona))
     response = client.get(OUTBOX)
     assert response.status_code == (200 if sees else 403)
-    assert ("123456 is your code" in response.content.decode()) is sees
-    assert (client.get(f"{OUTBOX}{outbox['+85512345678'].pk}/change/").status_code == 200) is sees
+    assert ("•••••• is your code" in response.content.decode()) is sees
+    assert "908172" not in response.content.decode()
+    detail = client.get(f"{OUTBOX}{outbox['+85512345678'].pk}/change/")
+    assert (detail.status_code == 200) is sees
+    assert "908172" not in detail.content.decode()
+    assert "sealed_secret" not in detail.content.decode()
+    history = client.get(f"{OUTBOX}{outbox['+85512345678'].pk}/history/")
+    assert "908172" not in history.content.decode()
     assert ('href="/admin/sms/smsmessage/"' in client.get("/admin/").content.decode()) is sees
 
 
@@ -618,7 +624,7 @@ def test_outbox_cannot_be_added_changed_or_deleted_even_by_the_superuser(client,
     assert client.get(OUTBOX).context["action_form"] is None
     client.post(OUTBOX, {"action": "delete_selected", "_selected_action": [message.pk]})
     message.refresh_from_db()
-    assert message.body == "123456 is your code"
+    assert message.body == "•••••• is your code"
     assert SmsMessage.objects.count() == 2
 
 

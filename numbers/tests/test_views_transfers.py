@@ -4,8 +4,6 @@ checks both the page and what was (or was not) written."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
@@ -24,6 +22,7 @@ from tests.factories import (
     transfer_awaiting_approval,
     transfer_request,
 )
+from tests.helpers import code_sent_to
 from tests.snapshots import number_snapshot
 
 pytestmark = pytest.mark.django_db
@@ -455,18 +454,15 @@ def test_both_consents_move_the_request_to_awaiting_approval(client, agent_a, op
 # --- One-time code ----------------------------------------------------------------
 
 
-def _latest_code(number) -> str:
-    message = SmsMessage.objects.filter(to_msisdn=number.msisdn, purpose=SmsPurpose.CONSENT_CODE).first()
-    return re.match(r"\d{6}", message.body).group(0)
-
-
-def test_the_one_time_code_flow_through_the_screens(client, agent_a, open_a, django_capture_on_commit_callbacks):
+def test_the_one_time_code_flow_through_the_screens(
+    client, agent_a, open_a, django_capture_on_commit_callbacks, handset
+):
     client.force_login(agent_a)
     urls = action_urls(open_a)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(urls["send_code"], {"sendcode-reason": "Holder on the phone"})
     assert response.status_code == 302
-    code = _latest_code(open_a.number)
+    code = code_sent_to(open_a.number.msisdn)
     wrong = f"{(int(code) + 1) % 10**6:06d}"
 
     # A wrong try is refused, and counted even though the call failed.

@@ -22,7 +22,16 @@ from complaints.demo import NUMBERS_LEFT_BLOCKED, WRONGFUL_TRANSFER_INDICES
 from numbers import services
 from numbers.choices import HELD_STATUSES, ConsentMethod, ConsentParty, NumberStatus, TransferState
 from numbers.demo import DEMO_LOCKED_INDEX, STATE_PLAN, demo_msisdn
-from numbers.models import Branch, Holding, MobileNumber, Subscriber, TransferConsent, TransferLock, TransferRequest
+from numbers.models import (
+    Branch,
+    Holding,
+    MobileNumber,
+    Subscriber,
+    TransferConsent,
+    TransferDispute,
+    TransferLock,
+    TransferRequest,
+)
 from staff.models import Employee
 from staff.personas import PERSONAS, demo_password
 
@@ -40,6 +49,7 @@ COUNTED = (
     TransferRequest.history.model,
     TransferConsent,
     TransferLock,
+    TransferDispute,
 )
 
 
@@ -183,6 +193,10 @@ def test_seeds_a_request_in_every_other_state_and_a_lock(seeded, db):
     assert rejected.decision_reason.strip()
     assert rejected.number.holder == rejected.from_holder
 
+    (disputed,) = TransferDispute.objects.all()
+    assert disputed.request.state == TransferState.CANCELLED
+    assert (disputed.request.branch.code, disputed.sender) == ("branch-b", disputed.request.number.msisdn)
+
     (lock,) = TransferLock.objects.all()
     assert lock.is_active and lock.number.msisdn == demo_msisdn(DEMO_LOCKED_INDEX)
     assert lock.subscriber == lock.number.holder
@@ -194,7 +208,7 @@ def test_tells_the_newcomer_where_to_try_a_transfer(seeded, db):
     assert output.index("Demo logins") < output.index("Try a dual-consent transfer")
     assert any("agent_a" in line and "/transfers/" in line for line in lines)
     assert any("supervisor_a" in line and "/approvals/" in line for line in lines)
-    assert any("admin" in line and "/admin/sms/smsmessage/" in line and "code" in line for line in lines)
+    assert any("/dev/phone/" in line and "code" in line for line in lines)
 
 
 @pytest.mark.parametrize(

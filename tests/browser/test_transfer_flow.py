@@ -2,23 +2,20 @@
 an agent requests and collects both consents, the requester and another branch's
 supervisor cannot approve, the branch's supervisor approves from the queue."""
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 
 from numbers.choices import NumberStatus
 from numbers.models import MobileNumber, TransferRequest
-from sms.choices import SmsPurpose
-from sms.models import SmsMessage
 from tests.browser.pages import log_in, new_session, submit
 from tests.factories import number_in_state
+from tests.helpers import code_sent_to
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_agent_collects_both_consents_and_supervisor_a_approves(
-    page, new_context, live_server, admin_user, agent_a, supervisor_a, supervisor_b, branch_a
+    page, new_context, live_server, admin_user, agent_a, supervisor_a, supervisor_b, branch_a, handset
 ):
     number = number_in_state(NumberStatus.ACTIVE, actor=admin_user, branch=branch_a)
     old_holder = number.holder
@@ -57,8 +54,7 @@ def test_agent_collects_both_consents_and_supervisor_a_approves(
     # The holder consents with the one-time code sent to the number itself.
     submit(page, "send-code-form", {"sendcode-reason": "Holder on the phone"})
     expect(page.locator(".messagelist .success")).to_contain_text("one-time code was sent")
-    sms = SmsMessage.objects.filter(to_msisdn=number.msisdn, purpose=SmsPurpose.CONSENT_CODE).first()
-    code = re.match(r"\d{6}", sms.body).group(0)
+    code = code_sent_to(number.msisdn)  # read on the holder's handset, as they would
     submit(page, "verify-code-form", {"verify-code": code, "verify-reason": "Holder read the code back"})
     expect(page.locator(".messagelist .success")).to_contain_text("Code accepted")
     expect(page.locator("#transfer-state")).to_have_text("Awaiting approval")

@@ -14,7 +14,9 @@ TRY_THE_FLOW = (
     f"as supervisor_a: {SITE}/approvals/  approve or reject the requests awaiting approval in branch A",
     f"as supervisor_a2: {SITE}/withdrawals/  approve the withdrawal supervisor_a asked for (a legal order): "
     "the number goes into quarantine, where only its last holder can have it back",
-    f"as admin:        {SITE}/admin/sms/smsmessage/  the SMS outbox, where one-time consent codes appear",
+    f"on the handset:  {SITE}/dev/phone/  what each number received, one-time codes included (DEBUG only; "
+    "the SMS outbox keeps codes masked)",
+    f"as supervisor_a: {SITE}/approvals/  a request its holder stopped by replying NO: Disputed by the holder",
 )
 
 

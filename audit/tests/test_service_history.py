@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -356,11 +355,9 @@ def _(fx):
 @drives("withdrawal_confirm_code")
 def _(fx):
     asked, actor = _asked_withdrawal(fx, WithdrawalGround.HOLDER_REQUEST), fx("agent_a")
-    _, sent = with_sms(
-        fx("django_capture_on_commit_callbacks"),
-        lambda: ns.withdrawal_send_code(request=asked, actor=actor, reason="holder at the counter"),
-    )
-    code = re.search(r"\b(\d{6})\b", sent[-1].body).group(1)
+    fx("handset")
+    ns.withdrawal_send_code(request=asked, actor=actor, reason="holder at the counter")
+    code = code_sent_to(asked.number.msisdn)
     return Call(lambda: ns.withdrawal_confirm_code(request=asked, code=code, actor=actor, reason="read back"), actor)
 
 

@@ -28,7 +28,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from audit.context import audited
 from backoffice.history import require_reason, stamp_change
 from sms.choices import SmsPurpose
-from sms.services import sms_send
+from sms.services import SECRET_SLOT, sms_send
 from staff.selectors import has_branch_perm
 
 from ..choices import (
@@ -215,8 +215,9 @@ def withdrawal_send_code(*, request: WithdrawalRequest, actor, reason: str) -> W
     sms_send(
         to=number.msisdn,
         purpose=SmsPurpose.CONSENT_CODE,
+        secret=code,  # the outbox keeps it masked; only the gateway call carries it
         body=(
-            f"{code} is your code to AGREE to the WITHDRAWAL of your number {format_msisdn(number.msisdn)} "
+            f"{SECRET_SLOT} is your code to AGREE to the WITHDRAWAL of your number {format_msisdn(number.msisdn)} "
             f"(ref {request.reference}): you would lose it. Valid {settings.TRANSFER_CODE_TTL_MINUTES} minutes. "
             "Only give it to staff if you want this."
         ),

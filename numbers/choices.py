@@ -96,3 +96,21 @@ class ConsentMethod(models.TextChoices):
     IN_PERSON = "in_person", "In person, identity document checked"
     SMS_CODE = "sms_code", "One-time code sent to the number"
     SIGNED_FORM = "signed_form", "Signed consent form (uploaded)"
+
+
+class SubscriberChangeState(models.TextChoices):
+    AWAITING_CONSENT = "awaiting_consent", "Awaiting the holder's code"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting a supervisor"
+    APPROVED = "approved", "Approved and applied"
+    REJECTED = "rejected", "Rejected or withdrawn"
+
+
+OPEN_SUBSCRIBER_CHANGE_STATES: tuple[str, ...] = (
+    SubscriberChangeState.AWAITING_CONSENT,
+    SubscriberChangeState.AWAITING_APPROVAL,
+)
+
+
+class IdentityExportState(models.TextChoices):
+    REQUESTED = "requested", "Awaiting a second employee"
+    DELIVERED = "delivered", "Approved and delivered once"

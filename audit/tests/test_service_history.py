@@ -35,6 +35,7 @@ from staff.choices import EmploymentStatus, Role
 from tests.factories import (
     MobileNumberFactory,
     consent_in_person,
+    document_of,
     number_in_state,
     transfer_awaiting_approval,
 )
@@ -402,7 +403,7 @@ def _(fx):
         lambda: ns.transfer_lock_lift(
             number=number,
             document_type=holder.id_document_type,
-            document_number=holder.id_document_number,
+            document_number=document_of(holder),
             actor=actor,
             reason="holder wants to sell",
         ),

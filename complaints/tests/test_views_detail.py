@@ -18,7 +18,7 @@ from numbers.choices import NumberStatus
 from numbers.models import MobileNumber
 from staff.choices import Role
 from staff.services import employee_create
-from tests.factories import SubscriberFactory, number_in_state
+from tests.factories import SubscriberFactory, document_of, number_in_state
 
 from .test_views import (
     complaint_snapshot,
@@ -129,7 +129,7 @@ def test_the_assigned_handler_sees_the_complaint_in_full_with_its_actions(client
         "New Subscriber",  # the number's holder now
     ):
         assert text in content, text
-    assert holder.id_document_number not in content
+    assert document_of(holder) not in content
     assert forms_on(response) == {
         "acknowledge-form",
         "note-form",

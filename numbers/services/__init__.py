@@ -5,7 +5,17 @@ Inventory and lifecycle moves live in ``inventory``; the dual-consent transfer
 in ``transfers``. Callers import from here.
 """
 
+from .identity import (
+    identity_export_approve,
+    identity_export_request,
+    subscriber_change_approval_blockers,
+    subscriber_change_approve,
+    subscriber_change_consent,
+    subscriber_change_reject,
+    subscriber_change_request,
+)
 from .inventory import (
+    HOLDER_GUARDED_FIELDS,
     SUBSCRIBER_EDITABLE_FIELDS,
     number_block,
     number_create,
@@ -16,6 +26,7 @@ from .inventory import (
     number_unblock,
     require_previous_holder,
     subscriber_create,
+    subscriber_holds_a_number,
     subscriber_update,
 )
 from .transfers import (
@@ -35,7 +46,16 @@ from .transfers import (
 )
 
 __all__ = [
+    "HOLDER_GUARDED_FIELDS",
     "SUBSCRIBER_EDITABLE_FIELDS",
+    "identity_export_approve",
+    "identity_export_request",
+    "subscriber_change_approval_blockers",
+    "subscriber_change_approve",
+    "subscriber_change_consent",
+    "subscriber_change_reject",
+    "subscriber_change_request",
+    "subscriber_holds_a_number",
     "consent_code_send",
     "consent_code_verify",
     "consent_record_in_person",

@@ -49,6 +49,9 @@ SERVICE_MODULES = ("numbers.services", "complaints.services", "staff.services", 
 NOT_AUDITED = {
     # Pure reads: what stops an approval, which SLA rule or offer limit applies, a check.
     "transfer_approval_blockers": "read",
+    "subscriber_change_approval_blockers": "read",
+    "subscriber_holds_a_number": "read",
+    "subscriber_pending_changes": "read (the changes a call would make, normalized and hashed)",
     "restoration_approval_blockers": "read",
     "sla_rule_for": "read",
     "offer_limit": "read (a setting)",
@@ -71,6 +74,7 @@ DELEGATES = {
     "number_unblock": "numbers.services.inventory.number_transition",
     # Deliberately not one transaction: a wrong code must stay counted although the call fails.
     "consent_code_verify": "numbers.services.transfers._consent_code_check",
+    "subscriber_change_consent": "numbers.services.identity._subscriber_change_consent",
 }
 
 # The job sweeps: one audited_transaction per item, so a long run never holds the chain long.
@@ -312,6 +316,66 @@ def _(fx):
         lambda: ns.subscriber_update(subscriber=holder, actor=actor, reason="typo", full_name="Rightful Holder Jr"),
         actor,
     )
+
+
+# numbers: a holder's consented detail changes and the compliance export
+
+
+def _change_requested(fx):
+    from sms.models import SmsMessage
+
+    holder, number = fx("holder"), fx("active")
+    change = ns.subscriber_change_request(
+        subscriber=holder, code_to=number.msisdn, actor=fx("agent_a"), reason="new contact", full_name="R. Holder"
+    )
+    message = SmsMessage.objects.filter(to_msisdn=number.msisdn, purpose="consent_code").latest("pk")
+    return change, message.body[:6]
+
+
+@drives("subscriber_change_request")
+def _(fx):
+    actor, holder, number = fx("agent_a"), fx("holder"), fx("active")
+    return Call(
+        lambda: ns.subscriber_change_request(
+            subscriber=holder, code_to=number.msisdn, actor=actor, reason="married", full_name="Rightful Holder Jr"
+        ),
+        actor,
+    )
+
+
+@drives("subscriber_change_consent")
+def _(fx):
+    actor = fx("agent_a")
+    change, code = _change_requested(fx)
+    return Call(lambda: ns.subscriber_change_consent(change=change, code=code, actor=actor, reason="read back"), actor)
+
+
+@drives("subscriber_change_approve")
+def _(fx):
+    actor = fx("supervisor_a")
+    change, code = _change_requested(fx)
+    ns.subscriber_change_consent(change=change, code=code, actor=fx("agent_a"), reason="read back")
+    return Call(lambda: ns.subscriber_change_approve(change=change, actor=actor, reason="card checked"), actor)
+
+
+@drives("subscriber_change_reject")
+def _(fx):
+    actor = fx("supervisor_a")
+    change, _ = _change_requested(fx)
+    return Call(lambda: ns.subscriber_change_reject(change=change, actor=actor, reason="not the holder"), actor)
+
+
+@drives("identity_export_request")
+def _(fx):
+    actor, holder = fx("supervisor_a"), fx("holder")
+    return Call(lambda: ns.identity_export_request(subscribers=[holder], actor=actor, reason="SIM audit"), actor)
+
+
+@drives("identity_export_approve")
+def _(fx):
+    actor = fx("auditor")
+    export = ns.identity_export_request(subscribers=[fx("holder")], actor=fx("supervisor_a"), reason="SIM audit")
+    return Call(lambda: ns.identity_export_approve(export=export, actor=actor, reason="regulator's request"), actor)
 
 
 # numbers: transfers

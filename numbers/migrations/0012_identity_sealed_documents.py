@@ -44,10 +44,13 @@ APPEND_ONLY = pgtrigger.compiler.Trigger(
 )
 
 
-def _walk_chain(model, head_model):
-    """The chain as 0011 left it must verify before it is rewritten (no laundering)."""
+def verify_history_chain(apps, schema_editor):
+    """The chain as 0011 left it must verify before it is rewritten (no laundering).
+    Runs before any column changes: a record's hash covers every column of its table."""
     from audit.chain import GENESIS, record_hash
 
+    model = apps.get_model("numbers", "HistoricalSubscriber")
+    head_model = apps.get_model("audit", "ChainHead")
     prev, last = GENESIS, None
     for record in model._base_manager.order_by("pk").iterator(chunk_size=2000):
         if record.prev_hash != prev or record_hash(prev, record) != record.record_hash:
@@ -63,7 +66,6 @@ def _walk_chain(model, head_model):
 def hash_documents(apps, schema_editor):
     from numbers.identity import document_hash, document_last4, seal_document
 
-    _walk_chain(apps.get_model("numbers", "HistoricalSubscriber"), apps.get_model("audit", "ChainHead"))
     Subscriber = apps.get_model("numbers", "Subscriber")
     for subscriber in Subscriber._base_manager.order_by("pk").iterator(chunk_size=2000):
         Subscriber._base_manager.filter(pk=subscriber.pk).update(
@@ -101,6 +103,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(verify_history_chain, migrations.RunPython.noop),
         pgtrigger.migrations.RemoveTrigger(model_name="historicalsubscriber", name="append_only"),
         migrations.AddField(
             model_name="subscriber",

@@ -59,7 +59,6 @@ def test_migrating_subscribers_hashes_seals_redacts_history_and_keeps_the_chain_
         dara.full_name = "Dara Sokh"
         dara.save()
         _chained_history(old, dara, reason="Name corrected", history_type="~")
-        call_command("verify_audit", "--table", "numbers_historicalsubscriber")
     finally:
         new = _migrate(AFTER)
         call_command("migrate", verbosity=0)

@@ -515,3 +515,13 @@ def test_the_export_screen_downloads_once(client, export, auditor):
 
 def test_normalize_is_the_one_used_everywhere():
     assert normalize_document_number(" ab-12 3 ") == "AB123"
+
+
+def test_check_deploy_refuses_the_public_development_keys(settings):
+    from numbers.checks import identity_keys_check
+
+    settings.DEBUG = False
+    assert {error.id for error in identity_keys_check(None)} == {"numbers.E002", "numbers.E003"}
+    settings.IDENTITY_HASH_KEY = "a-production-hash-key"
+    settings.IDENTITY_ENCRYPTION_KEY = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY="
+    assert identity_keys_check(None) == []

@@ -607,6 +607,18 @@ class SubscriberAdmin(PortalModelAdmin):
                 )
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def history_view(self, request, object_id, extra_context=None):
+        subscriber = self.get_object(request, object_id)
+        if subscriber is not None:
+            record_subscriber_view(request=request, subscriber=subscriber)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        subscriber = self.get_object(request, object_id)
+        if subscriber is not None:
+            record_subscriber_view(request=request, subscriber=subscriber)
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
     @staticmethod
     def _holds(obj) -> bool:
         if obj is None or obj.pk is None:

@@ -216,6 +216,15 @@ def test_viewing_a_subscriber_is_in_the_access_log(client, agent_a, holder):
     assert event.history_request_id == response["X-Request-ID"]
 
 
+def test_history_pages_and_the_audit_object_page_are_views_too(client, admin_user, auditor, holder):
+    client.force_login(admin_user)
+    client.get(reverse("admin:numbers_subscriber_history", args=[holder.pk]))
+    client.force_login(auditor)
+    client.get(reverse("audit:object", args=["numbers.subscriber", holder.pk]))
+    events = AccessEvent.objects.filter(kind=AccessKind.SUBSCRIBER, subscriber=holder).order_by("id")
+    assert [event.user for event in events] == [admin_user, auditor]
+
+
 def test_the_subscriber_list_is_not_a_view_of_anyone(client, agent_a, holder):
     client.force_login(agent_a)
     client.get(SUBSCRIBERS)

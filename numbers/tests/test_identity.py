@@ -534,3 +534,16 @@ def test_check_deploy_refuses_the_public_development_keys(settings):
     settings.IDENTITY_HASH_KEY = "a-production-hash-key"
     settings.IDENTITY_ENCRYPTION_KEY = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY="
     assert identity_keys_check(None) == []
+
+
+def test_the_subscriber_autocomplete_finds_a_whole_number_and_shows_it_masked(client, agent_a, holder):
+    client.force_login(agent_a)
+    url = reverse("admin:autocomplete")
+    params = {"app_label": "numbers", "model_name": "mobilenumber", "field_name": "holder"}
+    found = client.get(url, {**params, "term": "n0 123456"})
+    assert found.status_code == 200
+    results = found.json()["results"]
+    assert [r["id"] for r in results] == [str(holder.pk)]
+    assert "••••3456" in results[0]["text"]
+    assert DOCUMENT not in found.content.decode()
+    assert client.get(url, {**params, "term": "3456"}).json()["results"] == []

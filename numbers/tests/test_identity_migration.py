@@ -102,3 +102,24 @@ def test_history_stays_append_only_after_the_migration_lifted_its_trigger():
             "'', '', now(), now(), '+', '', '', '', '')"
         )
         c.execute("UPDATE numbers_historicalsubscriber SET full_name = 'y'")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broken_subscriber_history_chain_stops_the_migration_instead_of_being_resealed():
+    if connection.vendor != "sqlite":
+        pytest.skip("the tampered row is removed afterwards, which PostgreSQL's append-only trigger refuses")
+    old = _migrate(BEFORE)
+    Subscriber = old.get_model("numbers", "Subscriber")
+    History = old.get_model("numbers", "HistoricalSubscriber")
+    try:
+        dara = Subscriber.objects.create(full_name="Dara Sok", id_document_type="national_id", id_document_number="N1")
+        _chained_history(old, dara, reason="Registered", history_type="+")
+        History.objects.update(full_name="Someone Else")  # altered behind the chain's back
+        with pytest.raises(RuntimeError, match="does not verify"):
+            _migrate(AFTER)
+    finally:
+        History.objects.all().delete()
+        old.get_model("audit", "ChainHead").objects.all().delete()
+        Subscriber.objects.all().delete()
+        _migrate(AFTER)
+        call_command("migrate", verbosity=0)

@@ -73,14 +73,14 @@ class AccessEventAdmin(ReadOnlyAdminMixin, NoDeleteAdminMixin, admin.ModelAdmin)
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 50
-    list_display = ("at", "kind", "username", "user", "ip_address", "user_agent", "history_request_id")
-    list_select_related = ("user",)
+    list_display = ("at", "kind", "username", "user", "subscriber", "ip_address", "user_agent", "history_request_id")
+    list_select_related = ("user", "subscriber")
     list_filter = ("kind", "at")
     ordering = ("-at", "-id")
     search_fields = ("username",)
     search_help_text = "A user name (whole, or its beginning, as typed), or a request id (X-Request-ID)."
     fieldsets = (
-        (None, {"fields": ("kind", "at", "username", "user")}),
+        (None, {"fields": ("kind", "at", "username", "user", "subscriber")}),
         ("From", {"fields": ("ip_address", "user_agent", "history_request_id")}),
         ("Audit chain", {"fields": ("prev_hash", "record_hash")}),
     )

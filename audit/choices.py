@@ -5,6 +5,7 @@ class AccessKind(models.TextChoices):
     LOGIN = "login", "Signed in"
     LOGIN_FAILED = "login_failed", "Failed sign-in"
     LOGOUT = "logout", "Signed out"
+    SUBSCRIBER = "subscriber", "Viewed a subscriber's identity and contact details"
 
 
 class CaseState(models.TextChoices):

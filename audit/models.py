@@ -81,7 +81,8 @@ class ChainHead(models.Model):
 
 
 class AccessEvent(ChainedRecord):
-    """A sign-in, failed sign-in or sign-out, on the chain like every history record."""
+    """A sign-in, failed sign-in or sign-out, or a view of a subscriber's identity and
+    contact details, on the chain like every history record."""
 
     kind = models.CharField(max_length=12, choices=AccessKind.choices)
     at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -91,12 +92,27 @@ class AccessEvent(ChainedRecord):
     username = models.CharField(max_length=150, db_index=True, help_text="As typed, for failed sign-ins.")
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
+    subscriber = models.ForeignKey(
+        "numbers.Subscriber",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Whose identity and contact details were shown (views of a subscriber).",
+    )
 
     class Meta:
         ordering = ["-at", "-id"]
         triggers = append_only_triggers()
         indexes = [models.Index(fields=["user", "-at"], name="access_user_at_idx")]
-        constraints = [models.CheckConstraint(condition=Q(kind__in=AccessKind.values), name="access_kind_valid")]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=AccessKind.values), name="access_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind=AccessKind.SUBSCRIBER, subscriber__isnull=False)
+                | (~Q(kind=AccessKind.SUBSCRIBER) & Q(subscriber__isnull=True)),
+                name="access_subscriber_view_names_subscriber",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.username} at {self.at:%Y-%m-%d %H:%M}"

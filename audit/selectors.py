@@ -52,7 +52,8 @@ _BOOKKEEPING = {
     *CHAIN_FIELDS,
 }
 # Stored secrets: that they changed is evidence, what they are is not shown.
-_SECRET_FIELDS = {"password", "code_hash"}
+# A document's keyed hash is shown by the last characters beside it (numbers/identity.py).
+_SECRET_FIELDS = {"password", "code_hash", "id_document_hash", "new_document_hash"}
 REQUEST_ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 

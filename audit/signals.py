@@ -20,7 +20,7 @@ def _client(request) -> tuple[str | None, str]:
     return meta.get("REMOTE_ADDR") or None, (meta.get("HTTP_USER_AGENT") or "")[:300]
 
 
-def record_access(*, kind: str, request, user=None, username: str = "") -> None:
+def record_access(*, kind: str, request, user=None, username: str = "", subscriber=None) -> None:
     from .models import AccessEvent
 
     ip, agent = _client(request)
@@ -30,8 +30,14 @@ def record_access(*, kind: str, request, user=None, username: str = "") -> None:
         username=(username or (user.get_username() if user else ""))[:150],
         ip_address=ip,
         user_agent=agent,
+        subscriber=subscriber,
         history_request_id=getattr(request, "request_id", "") or context.current_request_id() or "",
     )
+
+
+def record_subscriber_view(*, request, subscriber) -> None:
+    """A screen showed this subscriber's identity and contact details to the signed-in user."""
+    record_access(kind=AccessKind.SUBSCRIBER, request=request, user=request.user, subscriber=subscriber)
 
 
 @receiver(user_logged_in, dispatch_uid="audit_login")

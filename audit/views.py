@@ -39,6 +39,7 @@ from .forms import (
     SuspendForm,
 )
 from .models import DisciplinaryCase
+from .signals import record_subscriber_view
 
 CASES_PER_PAGE = 50
 # Form prefixes: the pages show several forms, each with its own "reason".
@@ -270,6 +271,8 @@ def object_detail(request, label: str, pk: str):
     if history is None:
         raise Http404("No history of such a record.")
     opts = history.table.tracked._meta
+    if opts.label_lower == "numbers.subscriber" and history.obj is not None:
+        record_subscriber_view(request=request, subscriber=history.obj)
     try:
         admin_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[history.object_id])
     except NoReverseMatch:

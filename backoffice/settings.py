@@ -34,6 +34,24 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production.")
     SECRET_KEY = _DEV_SECRET_KEY
 
+# Identity documents (numbers/identity.py). Staff never read a document number:
+# IDENTITY_HASH_KEY keys the HMAC that matches one (a key of its own, not SECRET_KEY,
+# so a leaked SECRET_KEY does not let anyone test guesses against the hashes);
+# IDENTITY_ENCRYPTION_KEY is the Fernet key (comma-separated for rotation: the first
+# seals, all open) that seals the number for SIM-registration compliance, held outside
+# the database and opened only by the four-eyes compliance export. Both must be set in
+# production; the development defaults below are public and serve DEBUG and tests only.
+# Changing IDENTITY_HASH_KEY orphans every stored hash: re-hash from the sealed numbers.
+_DEV_IDENTITY_HASH_KEY = "identity-hash-dev-only-never-use-in-production"
+_DEV_IDENTITY_ENCRYPTION_KEY = "ZGV2LW9ubHktaWRlbnRpdHktc2VhbGluZy1rZXkhISE="  # base64 of a 32-byte dev key
+IDENTITY_HASH_KEY = os.environ.get("IDENTITY_HASH_KEY", "")
+IDENTITY_ENCRYPTION_KEY = os.environ.get("IDENTITY_ENCRYPTION_KEY", "")
+if not (IDENTITY_HASH_KEY and IDENTITY_ENCRYPTION_KEY):
+    if not DEBUG and env_bool("DJANGO_PRODUCTION", False):
+        raise ImproperlyConfigured("IDENTITY_HASH_KEY and IDENTITY_ENCRYPTION_KEY must be set in production.")
+    IDENTITY_HASH_KEY = IDENTITY_HASH_KEY or _DEV_IDENTITY_HASH_KEY
+    IDENTITY_ENCRYPTION_KEY = IDENTITY_ENCRYPTION_KEY or _DEV_IDENTITY_ENCRYPTION_KEY
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 

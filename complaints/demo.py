@@ -31,6 +31,7 @@ from django.utils import timezone
 from numbers import services as number_services
 from numbers.choices import ConsentParty
 from numbers.demo import demo_msisdn
+from numbers.identity import unseal_document
 from numbers.models import MobileNumber, Subscriber, TransferRequest
 
 from . import services, sla
@@ -346,7 +347,8 @@ def _wrongful_transfer(number: MobileNumber, *, to: Subscriber, requester, appro
             request=request,
             party=party,
             document_type=subscriber.id_document_type,
-            document_number=subscriber.id_document_number,
+            # The demo plays the customer showing their card: it knows the number, staff do not.
+            document_number=unseal_document(subscriber.id_document_sealed),
             actor=requester,
             reason="Demo data: identity document shown at the counter",
         )

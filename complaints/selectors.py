@@ -13,8 +13,9 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from numbers.models import Holding, MobileNumber, Subscriber, TransferRequest, normalize_document_number
+from numbers.models import Holding, MobileNumber, Subscriber, TransferRequest
 from numbers.msisdn import format_msisdn, msisdn_search_query
+from numbers.selectors import subscribers_by_document_query
 from staff.selectors import branch_scope, has_branch_perm
 
 from .choices import LIVE_OFFER_STATES, OPEN_COMPLAINT_STATES, OfferState, RestorationState, SlaStatus
@@ -103,8 +104,7 @@ def complaint_search(*, queryset: QuerySet[Complaint], term: str) -> QuerySet[Co
         numbers = MobileNumber.objects.filter(**lookup)
         links = ComplaintNumber.objects.filter(number__in=numbers.values("pk")[:50], complaint=OuterRef("pk"))
         conditions |= Q(Exists(links))
-    document = normalize_document_number(term)
-    who = Q(id_document_number=document)
+    who = Q(pk__in=subscribers_by_document_query(term).values("pk"))
     if any(ch.isalpha() for ch in term):
         # A name prefix only for a term with letters: a digits-only term would scan every name.
         who |= Q(full_name__istartswith=term)

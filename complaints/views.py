@@ -23,6 +23,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from audit.signals import record_subscriber_view
 from backoffice.adminkit import report_service_error
 from backoffice.screens import RowPaginator, render_screen, report_form_errors
 from numbers import services as number_services
@@ -393,6 +394,8 @@ def _detail_context(request, complaint: Complaint) -> dict:
 def complaint_detail(request, pk: int):
     complaint = _complaint_or_403(request, pk)
     context = {**_detail_context(request, complaint), "title": f"Complaint {complaint.reference}"}
+    # The page shows the complainant's identity (masked) and contact number: the access log names who looked.
+    record_subscriber_view(request=request, subscriber=complaint.complainant)
     return render_screen(request, "complaints/detail.html", context)
 
 

@@ -16,6 +16,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from audit.signals import record_subscriber_view
 from backoffice.adminkit import PortalModelAdmin, ReasonModelForm, report_service_error, standing_filter
 from staff.selectors import branch_scope, has_branch_perm
 
@@ -23,6 +24,7 @@ from . import services
 from .choices import HELD_STATUSES, TRANSITIONS, NumberStatus, is_withdrawal, move_permissions
 from .forms import (
     BulkMoveForm,
+    HolderSubscriberForm,
     MoveForm,
     NumberAddForm,
     SellForm,
@@ -40,10 +42,16 @@ from .models import (
     TransferLock,
     TransferRequest,
     WithdrawalRequest,
-    normalize_document_number,
 )
 from .msisdn import msisdn_search_query
-from .selectors import holding_list, inactivity_warning_list, number_list, number_search, subscriber_list
+from .selectors import (
+    holding_list,
+    inactivity_warning_list,
+    number_list,
+    number_search,
+    subscriber_list,
+    subscribers_by_document_query,
+)
 
 BULK_ACTION_LIMIT = 500
 # How many transfer requests the number and subscriber pages list (newest first).
@@ -578,23 +586,68 @@ class SubscriberAdmin(PortalModelAdmin):
     )
     list_select_related = ("registered_branch",)
     list_filter = ("id_document_type",)
-    search_fields = ("id_document_number",)
-    search_help_text = "A document number, a phone number (contact or held), or the start of a name."
+    # Searched by get_search_results: a whole document number is hashed and matched exactly.
+    search_fields = ("full_name",)
+    search_help_text = "A whole document number, a phone number (contact or held), or the start of a name."
     readonly_fields = ("created_by", "created_at")
     ordering = ("full_name", "id")
     inlines = [SubscriberHoldingInline]
+    actions = ["request_identity_export"]
+    # A holder's name, document and contacts change only by a consented change request.
+    HOLDER_READONLY = ("full_name", "id_document_type", "masked_document", "contact_msisdn", "alternate_msisdn")
 
     def get_queryset(self, request):
         return subscriber_list(user=request.user)
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/change-details/",
+                self.admin_site.admin_view(lambda request, object_id: change_request_view(self, request, object_id)),
+                name="{}_{}_change_details".format(*info),
+            ),
+        ] + super().get_urls()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         subscriber = self.get_object(request, object_id)
         if subscriber is not None:
+            # Identity and contact details on screen: the access log names who looked.
+            record_subscriber_view(request=request, subscriber=subscriber)
             # As current holder (giving a number away) or as new subscriber (receiving one).
             requests = TransferRequest.objects.filter(Q(from_holder=subscriber) | Q(to_subscriber=subscriber))
             extra_context["transfer_requests"] = transfer_rows(request, requests)
+            if self._holds(subscriber):
+                extra_context["change_details_url"] = reverse(
+                    "admin:numbers_subscriber_change_details", args=[subscriber.pk]
+                )
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        subscriber = self.get_object(request, object_id)
+        if subscriber is not None:
+            record_subscriber_view(request=request, subscriber=subscriber)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        subscriber = self.get_object(request, object_id)
+        if subscriber is not None:
+            record_subscriber_view(request=request, subscriber=subscriber)
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    @staticmethod
+    def _holds(obj) -> bool:
+        if obj is None or obj.pk is None:
+            return False
+        if not hasattr(obj, "_holds_a_number"):
+            obj._holds_a_number = services.subscriber_holds_a_number(obj)
+        return obj._holds_a_number
+
+    def get_form(self, request, obj=None, **kwargs):
+        if self._holds(obj):
+            kwargs["form"] = HolderSubscriberForm
+        return super().get_form(request, obj, **kwargs)
 
     @admin.display(description="identity document")
     def masked_document(self, obj):
@@ -604,8 +657,16 @@ class SubscriberAdmin(PortalModelAdmin):
         fields = super().get_readonly_fields(request, obj)
         if obj is None:
             return fields
+        extra = self.HOLDER_READONLY if self._holds(obj) else ("masked_document",)
         # As complainant, in the branches the user sees.
-        return (*fields, complaints_field(request, subscriber_complaints))
+        return (*fields, *extra, complaints_field(request, subscriber_complaints))
+
+    def has_export_identity_permission(self, request) -> bool:
+        return request.user.has_perm("numbers.export_identity")
+
+    @admin.action(description="Ask for a compliance export of identity documents…", permissions=["export_identity"])
+    def request_identity_export(self, request, queryset):
+        return ask_identity_export(self, request, queryset)
 
     def has_change_permission(self, request, obj=None) -> bool:
         if not super().has_change_permission(request, obj):
@@ -622,8 +683,7 @@ class SubscriberAdmin(PortalModelAdmin):
         if query is not None and query.exact:
             held = MobileNumber.objects.filter(msisdn=query.value).values("holder_id")
             return queryset.filter(pk__in=held) | queryset.filter(contact_msisdn=query.value), False
-        document = normalize_document_number(term)
-        by_document = queryset.filter(id_document_number=document)
+        by_document = queryset.filter(pk__in=subscribers_by_document_query(term).values("pk"))
         if not term.replace(" ", "").isalpha():
             return by_document, False
         return by_document | queryset.filter(full_name__istartswith=term), False
@@ -951,3 +1011,6 @@ class WithdrawalRequestAdmin(EvidenceAdmin):
     def document_on_file(self, obj):
         # Never a link: the document is served only by the withdrawal screen, which checks authority.
         return bool(obj.document)
+
+
+from .admin_identity import ask_identity_export, change_request_view  # noqa: E402  (registers its admins too)

@@ -131,3 +131,21 @@ class WithdrawalState(models.TextChoices):
 
 
 OPEN_WITHDRAWAL_STATES: tuple[str, ...] = (WithdrawalState.AWAITING_CONSENT, WithdrawalState.AWAITING_APPROVAL)
+
+
+class SubscriberChangeState(models.TextChoices):
+    AWAITING_CONSENT = "awaiting_consent", "Awaiting the holder's code"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting a supervisor"
+    APPROVED = "approved", "Approved and applied"
+    REJECTED = "rejected", "Rejected or withdrawn"
+
+
+OPEN_SUBSCRIBER_CHANGE_STATES: tuple[str, ...] = (
+    SubscriberChangeState.AWAITING_CONSENT,
+    SubscriberChangeState.AWAITING_APPROVAL,
+)
+
+
+class IdentityExportState(models.TextChoices):
+    REQUESTED = "requested", "Awaiting a second employee"
+    DELIVERED = "delivered", "Approved and delivered once"

@@ -18,6 +18,7 @@ from sms.services import inbound_sms_receive
 
 from . import services
 from .choices import ConsentParty, IdentityDocumentType, NumberStatus, TransferState, WithdrawalGround
+from .identity import unseal_document
 from .models import (
     Branch,
     MobileNumber,
@@ -27,6 +28,7 @@ from .models import (
     TransferRequest,
     WithdrawalRequest,
 )
+from .selectors import subscriber_by_document
 from .services.inventory import apply_move
 
 FIRST_NAMES = ["Sokha", "Dara", "Vanna", "Sophea", "Pisey", "Rithy", "Kunthea", "Vibol", "Chantha", "Sreyleak"]
@@ -76,9 +78,7 @@ def seed_subscribers(*, actor, branches: list[Branch], count: int = 300) -> list
     subscribers = []
     for index in range(count):
         document = f"DEMO{index:06d}"
-        existing = Subscriber.objects.filter(
-            id_document_type=IdentityDocumentType.NATIONAL_ID, id_document_number=document
-        ).first()
+        existing = subscriber_by_document(document_type=IdentityDocumentType.NATIONAL_ID, document_number=document)
         if existing is not None:
             subscribers.append(existing)
             continue
@@ -226,7 +226,8 @@ def _consent_in_person(request: TransferRequest, party: str, *, actor) -> None:
         request=request,
         party=party,
         document_type=subscriber.id_document_type,
-        document_number=subscriber.id_document_number,
+        # The demo plays the customer showing their card: it knows the number, staff do not.
+        document_number=unseal_document(subscriber.id_document_sealed),
         actor=actor,
         reason="Demo data: identity document checked at the counter",
     )

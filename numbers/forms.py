@@ -39,6 +39,16 @@ class NumberAddForm(ReasonModelForm):
 
 
 class SubscriberForm(ReasonModelForm):
+    """The document number is typed, never shown: the record keeps its keyed hash,
+    its last characters and a sealed copy (numbers/identity.py)."""
+
+    id_document_number = forms.CharField(
+        label="Identity document number",
+        max_length=40,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text="Only the last four characters are ever shown again. On a change, leave empty to keep it.",
+    )
     contact_msisdn = MsisdnFormField(label="Contact number", required=False)
     alternate_msisdn = MsisdnFormField(label="Alternate contact number", required=False)
 
@@ -54,7 +64,27 @@ class SubscriberForm(ReasonModelForm):
         ]
 
     def clean_id_document_number(self):
-        return normalize_document_number(self.cleaned_data["id_document_number"])
+        document = normalize_document_number(self.cleaned_data["id_document_number"])
+        if not document and self.instance.pk is None:
+            raise ValidationError("Enter the identity document number.", code="document_required")
+        return document
+
+    def clean(self):
+        cleaned = super().clean()
+        document, document_type = cleaned.get("id_document_number"), cleaned.get("id_document_type")
+        if document and document_type:
+            existing = subscriber_by_document(document_type=document_type, document_number=document)
+            if existing is not None and existing.pk != self.instance.pk:
+                raise ValidationError("A subscriber with this identity document already exists.", code="duplicate")
+        return cleaned
+
+
+class HolderSubscriberForm(ReasonModelForm):
+    """A holder's page: name, document and contacts are read-only (a change request changes them)."""
+
+    class Meta:
+        model = Subscriber
+        fields = ["registered_branch"]
 
 
 class MoveForm(forms.Form):
@@ -291,3 +321,41 @@ class DisconnectionCheckForm(forms.Form):
         if since > timezone.localdate():
             raise ValidationError("The date cannot be in the future.")
         return since
+
+
+class SubscriberChangeRequestForm(forms.Form):
+    """A holder's new details; the one-time code goes to a number they hold."""
+
+    full_name = forms.CharField(label="Full name", max_length=200)
+    id_document_type = forms.ChoiceField(label="Identity document type", choices=IdentityDocumentType.choices)
+    id_document_number = forms.CharField(
+        label="New identity document number",
+        max_length=40,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text="Leave empty to keep the document on record.",
+    )
+    contact_msisdn = MsisdnFormField(label="Contact number", required=False)
+    alternate_msisdn = MsisdnFormField(label="Alternate contact number", required=False)
+    code_to = forms.ChoiceField(label="Send the holder's code to", help_text="A number the subscriber holds.")
+    reason = ReasonField()
+
+    def __init__(self, *args, held: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["code_to"].choices = [(msisdn, msisdn) for msisdn in held]
+
+    def changes(self) -> dict:
+        data = self.cleaned_data
+        changes = {field: data[field] or "" for field in ("full_name", "id_document_type")}
+        changes["contact_msisdn"] = data.get("contact_msisdn") or ""
+        changes["alternate_msisdn"] = data.get("alternate_msisdn") or ""
+        if data.get("id_document_number"):
+            changes["id_document_number"] = data["id_document_number"]
+        return changes
+
+
+class ChangeCodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code the holder read back", max_length=6, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    reason = ReasonField()

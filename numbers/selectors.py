@@ -23,6 +23,7 @@ from .choices import (
     TransferState,
     WithdrawalState,
 )
+from .identity import document_hash, normalize_document_number
 from .models import (
     ConsentCode,
     Holding,
@@ -33,7 +34,6 @@ from .models import (
     TransferLock,
     TransferRequest,
     WithdrawalRequest,
-    normalize_document_number,
 )
 from .msisdn import msisdn_search_query, normalize_msisdn
 
@@ -54,8 +54,7 @@ def number_search(*, queryset: QuerySet[MobileNumber], term: str) -> QuerySet[Mo
     query = msisdn_search_query(term)
     if query is not None and query.exact:
         return queryset.filter(msisdn=query.value)
-    document = normalize_document_number(term)
-    holder_ids = list(Subscriber.objects.filter(id_document_number=document).values_list("pk", flat=True)[:10])
+    holder_ids = list(subscribers_by_document_query(term).values_list("pk", flat=True)[:10])
     if query is None:
         return queryset.filter(holder_id__in=holder_ids)
     if not holder_ids:
@@ -257,7 +256,16 @@ def subscriber_by_document(*, document_type: str, document_number: str) -> Subsc
     document = normalize_document_number(document_number)
     if not document:
         return None
-    return Subscriber.objects.filter(id_document_type=document_type, id_document_number=document).first()
+    return Subscriber.objects.filter(id_document_type=document_type, id_document_hash=document_hash(document)).first()
+
+
+def subscribers_by_document_query(term: str) -> QuerySet[Subscriber]:
+    """Subscribers whose document is exactly ``term`` (any type): the keyed hash of what was
+    typed, matched on the unique key. Only a whole number finds anyone; no prefix, no last four."""
+    document = normalize_document_number(term)
+    if not document:
+        return Subscriber.objects.none()
+    return Subscriber.objects.filter(id_document_hash=document_hash(document))
 
 
 def transfer_consent(*, transfer: TransferRequest, pk: int) -> TransferConsent | None:

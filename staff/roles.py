@@ -18,6 +18,8 @@ _PORTAL_MODELS = {
         "transferlock",
         "inactivitywarning",
         "withdrawalrequest",
+        "subscriberchangerequest",
+        "identityexport",
     ],
     "staff": ["employee", "staffnotice"],
     "sms": ["smsmessage", "inboundsms"],
@@ -81,6 +83,7 @@ ROLE_MODEL_PERMS: dict[str, list[str]] = {
         "numbers.view_subscriber",
         "numbers.add_subscriber",
         "numbers.change_subscriber",
+        "numbers.view_subscriberchangerequest",
         "numbers.add_transferrequest",
         *_TRANSFER_VIEW,
         *_COMPLAINTS,
@@ -94,6 +97,10 @@ ROLE_MODEL_PERMS: dict[str, list[str]] = {
         "numbers.view_subscriber",
         "numbers.add_subscriber",
         "numbers.change_subscriber",
+        "numbers.view_subscriberchangerequest",
+        # A compliance export of identity documents: one asks, another approves (four eyes).
+        "numbers.view_identityexport",
+        "numbers.export_identity",
         "numbers.add_transferrequest",
         *_TRANSFER_VIEW,
         *_COMPLAINTS,
@@ -110,7 +117,8 @@ ROLE_MODEL_PERMS: dict[str, list[str]] = {
         *_COMPLAINTS,
     ],
     # Auditors read everything everywhere and change nothing.
-    Role.AUDITOR: _model_perms(["view"]) + ["numbers.view_branch_numbers"] + _REVIEW,
+    # They are also the compliance side of the identity export's four eyes.
+    Role.AUDITOR: _model_perms(["view"]) + ["numbers.view_branch_numbers", "numbers.export_identity"] + _REVIEW,
     # Administrators run the inventory and staff records, in every branch; they
     # do not approve (that is the supervisors' four-eyes duty).
     Role.ADMINISTRATOR: _model_perms(["view", "add", "change"])

@@ -8,6 +8,7 @@ import factory
 from numbers import services
 from numbers.choices import ConsentParty, IdentityDocumentType, NumberStatus
 from numbers.demo import PATH_TO, withdraw_as_lifecycle
+from numbers.identity import document_hash, document_last4, seal_document, unseal_document
 from numbers.models import Branch, MobileNumber, Subscriber
 
 
@@ -24,10 +25,22 @@ class SubscriberFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Subscriber
 
+    class Params:
+        # What the customer's card says; the record keeps only its hash, last characters and seal.
+        id_document_number = factory.Sequence(lambda n: f"ID{n:08d}")
+
     full_name = factory.Faker("name")
     id_document_type = IdentityDocumentType.NATIONAL_ID
-    id_document_number = factory.Sequence(lambda n: f"ID{n:08d}")
+    id_document_hash = factory.LazyAttribute(lambda o: document_hash(o.id_document_number))
+    id_document_last4 = factory.LazyAttribute(lambda o: document_last4(o.id_document_number))
+    id_document_sealed = factory.LazyAttribute(lambda o: seal_document(o.id_document_number))
     contact_msisdn = factory.Sequence(lambda n: f"+8559260{n % 10000:04d}")
+
+
+def document_of(subscriber: Subscriber) -> str:
+    """The document number a subscriber shows at the counter: tests play the customer,
+    who knows it; no screen or staff member can read it back."""
+    return unseal_document(subscriber.id_document_sealed)
 
 
 class MobileNumberFactory(factory.django.DjangoModelFactory):
@@ -72,7 +85,7 @@ def consent_in_person(request, party: str, *, actor, reason: str = "identity che
         request=request,
         party=party,
         document_type=subscriber.id_document_type,
-        document_number=subscriber.id_document_number,
+        document_number=document_of(subscriber),
         actor=actor,
         reason=reason,
     )

@@ -23,6 +23,7 @@ from complaints import services as cs
 from complaints.choices import Channel, ComplaintCategory, Severity
 from complaints.models import ComplaintUserObjectPermission
 from numbers.choices import IdentityDocumentType
+from numbers.identity import identity_fields
 from numbers.models import BranchUserObjectPermission, Subscriber
 from staff.choices import EmploymentStatus, Role
 from staff.models import Employee
@@ -319,7 +320,7 @@ def test_bulk_create_with_history_chains_and_stamps_its_records(admin_user):
     with audited_transaction(actor=admin_user, reason="Imported from the old CRM"):
         created = bulk_create_with_history(
             [
-                Subscriber(full_name=f"Imported {i}", id_document_type=NATIONAL_ID, id_document_number=f"IMP{i:05d}")
+                Subscriber(full_name=f"Imported {i}", id_document_type=NATIONAL_ID, **identity_fields(f"IMP{i:05d}"))
                 for i in range(3)
             ],
             Subscriber,
@@ -340,7 +341,7 @@ def test_a_plain_bulk_create_would_leave_no_history(admin_user):
     """Why the scan exists: the same insert without the helper records nothing."""
     before = Subscriber.history.count()
     Subscriber.objects.bulk_create(
-        [Subscriber(full_name="Unrecorded", id_document_type=NATIONAL_ID, id_document_number="NOHIST01")]
+        [Subscriber(full_name="Unrecorded", id_document_type=NATIONAL_ID, **identity_fields("NOHIST01"))]
     )
     assert Subscriber.objects.filter(full_name="Unrecorded").exists()
     assert Subscriber.history.count() == before

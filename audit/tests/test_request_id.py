@@ -22,6 +22,7 @@ from numbers.models import Branch, MobileNumber, TransferRequest
 from numbers.services import number_create
 from numbers.tasks import expire_transfer_requests
 from staff.models import Suspension
+from tests.factories import document_of
 from tests.helpers import back_date
 
 CREATE = "/complaints/new/"
@@ -55,7 +56,7 @@ def intake_data(number, **overrides) -> dict:
     return {
         "subscriber_mode": "existing",
         "document_type": number.holder.id_document_type,
-        "document_number": number.holder.id_document_number,
+        "document_number": document_of(number.holder),
         "msisdns": number.msisdn,
         "branch": number.branch_id,
         "category": ComplaintCategory.UNAUTHORISED_TRANSFER,

@@ -36,6 +36,7 @@ from staff.choices import EmploymentStatus, Role
 from tests.factories import (
     MobileNumberFactory,
     consent_in_person,
+    document_of,
     number_in_state,
     transfer_awaiting_approval,
 )
@@ -50,6 +51,9 @@ NOT_AUDITED = {
     # Pure reads: what stops an approval, which SLA rule or offer limit applies, a check.
     "transfer_approval_blockers": "read",
     "withdrawal_approval_blockers": "read",
+    "subscriber_change_approval_blockers": "read",
+    "subscriber_holds_a_number": "read",
+    "subscriber_pending_changes": "read (the changes a call would make, normalized and hashed)",
     "restoration_approval_blockers": "read",
     "sla_rule_for": "read",
     "offer_limit": "read (a setting)",
@@ -73,6 +77,7 @@ DELEGATES = {
     # Deliberately not one transaction: a wrong code must stay counted although the call fails.
     "consent_code_verify": "numbers.services.transfers._consent_code_check",
     "withdrawal_confirm_code": "numbers.services.withdrawals._withdrawal_code_check",
+    "subscriber_change_consent": "numbers.services.identity._subscriber_change_consent",
 }
 
 # The job sweeps: one audited_transaction per item, so a long run never holds the chain long.
@@ -316,6 +321,64 @@ def _(fx):
     )
 
 
+# numbers: a holder's consented detail changes and the compliance export
+
+
+def _change_requested(fx):
+    holder, number = fx("holder"), fx("active")
+    fx("handset")
+    change = ns.subscriber_change_request(
+        subscriber=holder, code_to=number.msisdn, actor=fx("agent_a"), reason="new contact", full_name="R. Holder"
+    )
+    return change, code_sent_to(number.msisdn)
+
+
+@drives("subscriber_change_request")
+def _(fx):
+    actor, holder, number = fx("agent_a"), fx("holder"), fx("active")
+    return Call(
+        lambda: ns.subscriber_change_request(
+            subscriber=holder, code_to=number.msisdn, actor=actor, reason="married", full_name="Rightful Holder Jr"
+        ),
+        actor,
+    )
+
+
+@drives("subscriber_change_consent")
+def _(fx):
+    actor = fx("agent_a")
+    change, code = _change_requested(fx)
+    return Call(lambda: ns.subscriber_change_consent(change=change, code=code, actor=actor, reason="read back"), actor)
+
+
+@drives("subscriber_change_approve")
+def _(fx):
+    actor = fx("supervisor_a")
+    change, code = _change_requested(fx)
+    ns.subscriber_change_consent(change=change, code=code, actor=fx("agent_a"), reason="read back")
+    return Call(lambda: ns.subscriber_change_approve(change=change, actor=actor, reason="card checked"), actor)
+
+
+@drives("subscriber_change_reject")
+def _(fx):
+    actor = fx("supervisor_a")
+    change, _ = _change_requested(fx)
+    return Call(lambda: ns.subscriber_change_reject(change=change, actor=actor, reason="not the holder"), actor)
+
+
+@drives("identity_export_request")
+def _(fx):
+    actor, holder = fx("supervisor_a"), fx("holder")
+    return Call(lambda: ns.identity_export_request(subscribers=[holder], actor=actor, reason="SIM audit"), actor)
+
+
+@drives("identity_export_approve")
+def _(fx):
+    actor = fx("auditor")
+    export = ns.identity_export_request(subscribers=[fx("holder")], actor=fx("supervisor_a"), reason="SIM audit")
+    return Call(lambda: ns.identity_export_approve(export=export, actor=actor, reason="regulator's request"), actor)
+
+
 # numbers: withdrawals by hand
 
 
@@ -498,7 +561,7 @@ def _(fx):
         lambda: ns.transfer_lock_lift(
             number=number,
             document_type=holder.id_document_type,
-            document_number=holder.id_document_number,
+            document_number=document_of(holder),
             actor=actor,
             reason="holder wants to sell",
         ),

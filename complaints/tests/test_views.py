@@ -24,7 +24,7 @@ from numbers.choices import ConsentParty, IdentityDocumentType, NumberStatus
 from numbers.models import MobileNumber, Subscriber
 from staff.choices import Role
 from staff.services import employee_create
-from tests.factories import SubscriberFactory, consent_in_person, number_in_state, transfer_request
+from tests.factories import SubscriberFactory, consent_in_person, document_of, number_in_state, transfer_request
 
 pytestmark = pytest.mark.django_db
 
@@ -190,7 +190,7 @@ def test_the_queue_shows_its_columns_with_masked_identity(client, handler_a, inc
         "acknowledge by",
     ):
         assert text in row_html, text
-    assert holder.id_document_number not in content
+    assert document_of(holder) not in content
     row = response.context["rows"][0]
     assert row.deadline[0] == "acknowledge"
     assert "&nbsp;On time</td>" in row_html  # the SLA label, not just a colour
@@ -219,7 +219,7 @@ def test_the_queue_filters_by_state_sla_category_and_search(client, handler_a, h
     assert listed(client, f"?queue=branch&q={national(incident.numbers.get())}") == [incident.pk]
     assert listed(client, "?queue=branch&q=Late Cust") == [old.pk]
     assert listed(client, "?queue=branch&q=late-0001") == [old.pk]
-    assert listed(client, f"?queue=branch&q={holder.id_document_number}") == [incident.pk]
+    assert listed(client, f"?queue=branch&q={document_of(holder)}") == [incident.pk]
     content = client.get(LIST + "?queue=branch&sla=breached").content.decode()
     assert "&nbsp;Breached</td>" in content
     assert "No complaints match these filters." not in content
@@ -369,7 +369,7 @@ def test_several_numbers_in_any_format_are_linked(client, admin_user, handler_a,
     first, second = (number_in_state(NumberStatus.ACTIVE, actor=admin_user, branch=branch_a) for _ in range(2))
     client.force_login(handler_a)
     typed = f"{national(first)}, {second.msisdn.removeprefix('+')}\n{first.msisdn}"
-    response = client.post(CREATE, create_data(document_number=holder.id_document_number, msisdns=typed))
+    response = client.post(CREATE, create_data(document_number=document_of(holder), msisdns=typed))
     assert response.status_code == 302, response.context["form"].errors
     assert set(Complaint.objects.get().numbers.all()) == {first, second}
 
@@ -388,7 +388,7 @@ def test_agent_registers_a_new_complainant_with_the_complaint(client, agent_a, b
     assert response.status_code == 302, response.context["form"].errors
     complaint = Complaint.objects.get()
     complainant = complaint.complainant
-    assert (complainant.full_name, complainant.id_document_number, complainant.contact_msisdn) == (
+    assert (complainant.full_name, document_of(complainant), complainant.contact_msisdn) == (
         "Dara Complainant",
         "KH445566",
         "+85592600321",
@@ -415,7 +415,7 @@ def test_agent_registers_a_new_complainant_with_the_complaint(client, agent_a, b
 def test_an_invalid_intake_form_writes_nothing(client, agent_a, holder, active, overrides, field):
     subscribers = Subscriber.objects.count()
     client.force_login(agent_a)
-    data = create_data(**{"document_number": holder.id_document_number, "msisdns": national(active), **overrides})
+    data = create_data(**{"document_number": document_of(holder), "msisdns": national(active), **overrides})
     response = client.post(CREATE, data)
     assert response.status_code == 200
     assert field in response.context["form"].errors
@@ -426,7 +426,7 @@ def test_an_invalid_intake_form_writes_nothing(client, agent_a, holder, active, 
 def test_a_number_of_another_branch_is_not_found(client, admin_user, handler_a, holder, branch_b):
     other = number_in_state(NumberStatus.ACTIVE, actor=admin_user, branch=branch_b)
     client.force_login(handler_a)
-    response = client.post(CREATE, create_data(document_number=holder.id_document_number, msisdns=national(other)))
+    response = client.post(CREATE, create_data(document_number=document_of(holder), msisdns=national(other)))
     assert "in your branches" in str(response.context["form"].errors["msisdns"])
     assert not Complaint.objects.exists()
 
@@ -454,7 +454,7 @@ def test_a_complaint_the_service_refuses_leaves_no_stray_subscriber(client, agen
 def test_intake_is_refused_to_those_who_cannot_take_complaints_in(request, client, persona, holder, active):
     client.force_login(request.getfixturevalue(persona))
     assert client.get(CREATE).status_code == 403
-    response = client.post(CREATE, create_data(document_number=holder.id_document_number, msisdns=national(active)))
+    response = client.post(CREATE, create_data(document_number=document_of(holder), msisdns=national(active)))
     assert response.status_code == 403
     assert not Complaint.objects.exists()
 

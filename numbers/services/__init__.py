@@ -7,7 +7,17 @@ in ``transfers``; withdrawals by hand and the return to the last holder in
 """
 
 from .disputes import transfer_dispute
+from .identity import (
+    identity_export_approve,
+    identity_export_request,
+    subscriber_change_approval_blockers,
+    subscriber_change_approve,
+    subscriber_change_consent,
+    subscriber_change_reject,
+    subscriber_change_request,
+)
 from .inventory import (
+    HOLDER_GUARDED_FIELDS,
     SUBSCRIBER_EDITABLE_FIELDS,
     number_block,
     number_create,
@@ -18,6 +28,7 @@ from .inventory import (
     number_unblock,
     require_previous_holder,
     subscriber_create,
+    subscriber_holds_a_number,
     subscriber_update,
 )
 from .transfers import (
@@ -47,7 +58,16 @@ from .withdrawals import (
 )
 
 __all__ = [
+    "HOLDER_GUARDED_FIELDS",
     "SUBSCRIBER_EDITABLE_FIELDS",
+    "identity_export_approve",
+    "identity_export_request",
+    "subscriber_change_approval_blockers",
+    "subscriber_change_approve",
+    "subscriber_change_consent",
+    "subscriber_change_reject",
+    "subscriber_change_request",
+    "subscriber_holds_a_number",
     "consent_code_send",
     "transfer_dispute",
     "consent_code_verify",

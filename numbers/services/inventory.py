@@ -30,8 +30,9 @@ from ..choices import (
     move_permissions,
 )
 from ..exceptions import HolderChangeRefused, IllegalMove
+from ..identity import document_hash, identity_fields, normalize_document_number
 from ..lifecycle import policy
-from ..models import Branch, Holding, MobileNumber, Subscriber, normalize_document_number, service_write_scope
+from ..models import Branch, Holding, MobileNumber, Subscriber, service_write_scope
 from ..msisdn import normalize_msisdn
 
 
@@ -354,6 +355,7 @@ def subscriber_create(
     alternate_msisdn: str = "",
     registered_branch: Branch | None = None,
 ) -> Subscriber:
+    """Register a customer; the document number is kept hashed, by its last characters and sealed."""
     reason = require_reason(reason)
     _require_working(actor)
     if not actor.has_perm("numbers.add_subscriber"):
@@ -365,12 +367,12 @@ def subscriber_create(
         raise ValidationError("Enter the identity document number.", code="document_required")
     if not (full_name or "").strip():
         raise ValidationError("Enter the subscriber's full name.", code="name_required")
-    if Subscriber.objects.filter(id_document_type=id_document_type, id_document_number=document).exists():
+    if Subscriber.objects.filter(id_document_type=id_document_type, id_document_hash=document_hash(document)).exists():
         raise ValidationError("A subscriber with this identity document already exists.", code="duplicate_document")
     subscriber = Subscriber(
         full_name=full_name.strip(),
         id_document_type=id_document_type,
-        id_document_number=document,
+        **identity_fields(document),
         contact_msisdn=normalize_msisdn(contact_msisdn) if contact_msisdn else "",
         alternate_msisdn=normalize_msisdn(alternate_msisdn) if alternate_msisdn else "",
         registered_branch=registered_branch,
@@ -388,11 +390,44 @@ SUBSCRIBER_EDITABLE_FIELDS = (
     "contact_msisdn",
     "alternate_msisdn",
 )
+# Who the holder of a number is and how they are reached: changed only by a consented,
+# four-eyes change request (numbers/services/subscriber_changes.py) while they hold one.
+HOLDER_GUARDED_FIELDS = frozenset(SUBSCRIBER_EDITABLE_FIELDS)
+
+
+def subscriber_holds_a_number(subscriber: Subscriber) -> bool:
+    return Holding.objects.open().filter(subscriber=subscriber).exists()
+
+
+def subscriber_pending_changes(current: Subscriber, changes: dict) -> dict:
+    """The changes that really change something, normalized; the document number as typed
+    becomes its stored form (hash, last characters, sealed)."""
+    changes = dict(changes)
+    document = changes.pop("id_document_number", None)
+    for field in ("contact_msisdn", "alternate_msisdn"):
+        if changes.get(field):
+            changes[field] = normalize_msisdn(changes[field])
+    if "full_name" in changes:
+        changes["full_name"] = (changes["full_name"] or "").strip()
+        if not changes["full_name"]:
+            raise ValidationError("Enter the subscriber's full name.", code="name_required")
+    if document is not None:
+        # Normalized before the comparison: "ab-123" for a stored "AB123" is no identity change.
+        document = normalize_document_number(document)
+        if not document:
+            raise ValidationError("Enter the identity document number.", code="document_required")
+        if document_hash(document) != current.id_document_hash:
+            changes.update(identity_fields(document))
+    return {field: value for field, value in changes.items() if getattr(current, field) != value}
 
 
 @audited
 def subscriber_update(*, subscriber: Subscriber, actor, reason: str, **changes) -> Subscriber:
-    """Correct a subscriber's details; who and why are kept in history."""
+    """Correct the details of a subscriber who holds no number; who and why are kept in history.
+
+    A holder's name, document and contact numbers are who the number belongs to and where
+    their consent is asked: those change only by ``subscriber_change_request``.
+    """
     reason = require_reason(reason)
     _require_working(actor)
     if not actor.has_perm("numbers.change_subscriber"):
@@ -403,16 +438,30 @@ def subscriber_update(*, subscriber: Subscriber, actor, reason: str, **changes) 
     current = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
     if current.registered_branch_id is not None:
         _require_branch_perm(actor, ("operate_branch",), current.registered_branch_id, "change this subscriber")
-    if "id_document_number" in changes:
-        # Normalized before the comparison: "ab-123" for a stored "AB123" is no identity change.
-        changes["id_document_number"] = normalize_document_number(changes["id_document_number"])
-    identity_fields = {"id_document_type", "id_document_number"}.intersection(changes)
-    if any(changes[field] != getattr(current, field) for field in identity_fields):
+    if changes.get("id_document_type", current.id_document_type) not in IdentityDocumentType.values:
+        raise ValidationError("Choose a known identity document type.", code="document_type")
+    changes = subscriber_pending_changes(current, changes)
+    if not changes:
+        return current
+    if subscriber_holds_a_number(current):
+        raise ValidationError(
+            "%(name)s holds a number: their name, identity document and contact numbers change only "
+            "by a subscriber change request, with their consent and a supervisor's approval.",
+            params={"name": current.full_name},
+            code="holder_change_needs_request",
+        )
+    if {"id_document_type", "id_document_hash"}.intersection(changes):
         # Rewriting who a subscriber is would be a takeover by the back door.
         _require_branch_perm(actor, ("supervise_branch",), current.registered_branch_id, "change an identity document")
-    for field in ("contact_msisdn", "alternate_msisdn"):
-        if changes.get(field):
-            changes[field] = normalize_msisdn(changes[field])
+        if (
+            Subscriber.objects.filter(
+                id_document_type=changes.get("id_document_type", current.id_document_type),
+                id_document_hash=changes.get("id_document_hash", current.id_document_hash),
+            )
+            .exclude(pk=current.pk)
+            .exists()
+        ):
+            raise ValidationError("A subscriber with this identity document already exists.", code="duplicate_document")
     for field, value in changes.items():
         setattr(current, field, value)
     current.full_clean()

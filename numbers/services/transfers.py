@@ -38,6 +38,7 @@ from ..choices import (
     NumberStatus,
     TransferState,
 )
+from ..identity import document_matches
 from ..models import (
     ConsentCode,
     MobileNumber,
@@ -113,12 +114,8 @@ def _sync_state(request: TransferRequest, *, actor, reason: str, now: datetime) 
 
 
 def _document_matches(subscriber: Subscriber, document_type: str, shown: str) -> bool:
-    """The document shown (already normalized) is the one on the subscriber's record."""
-    return (
-        bool(shown)
-        and document_type == subscriber.id_document_type
-        and constant_time_compare(shown, subscriber.id_document_number)
-    )
+    """The document shown is the one on the subscriber's record: compared by keyed hash."""
+    return document_matches(subscriber, document_type, shown)
 
 
 def _consent_lapses_at(request: TransferRequest, now: datetime) -> datetime:

@@ -21,6 +21,7 @@ from staff.choices import EmploymentStatus
 from tests.factories import (
     SubscriberFactory,
     consent_in_person,
+    document_of,
     number_in_state,
     transfer_awaiting_approval,
     transfer_request,
@@ -200,7 +201,7 @@ def test_lock_filter_in_force_or_lifted(client, agent_a, transfers):
     lifted = services.transfer_lock_lift(
         number=lock.number,
         document_type=holder.id_document_type,
-        document_number=holder.id_document_number,
+        document_number=document_of(holder),
         actor=agent_a,
         reason="Holder lifted it",
     )
@@ -451,7 +452,7 @@ def test_staff_who_do_not_operate_the_branch_get_no_buttons_and_403(request, cli
         client.get(lift_url(locked)),
         client.post(
             lift_url(locked),
-            {"document_type": holder.id_document_type, "document_number": holder.id_document_number, "reason": "x"},
+            {"document_type": holder.id_document_type, "document_number": document_of(holder), "reason": "x"},
         ),
     ):
         assert response.status_code == 403
@@ -501,7 +502,7 @@ def test_a_locked_number_is_not_locked_twice_and_an_unlocked_one_not_lifted(clie
     holder = free.holder
     nothing = client.post(
         lift_url(free),
-        {"document_type": holder.id_document_type, "document_number": holder.id_document_number, "reason": "Lift"},
+        {"document_type": holder.id_document_type, "document_number": document_of(holder), "reason": "Lift"},
     )
     assert nothing.status_code == 200
     assert any("not locked" in message for message in messages_of(nothing))

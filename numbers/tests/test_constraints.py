@@ -23,6 +23,7 @@ from numbers.choices import (
     NumberStatus,
     TransferState,
 )
+from numbers.identity import document_hash, identity_fields
 from numbers.models import (
     ConsentCode,
     Holding,
@@ -234,35 +235,41 @@ def test_a_holding_start_reason_must_be_known(branch_a):
 
 def test_identity_document_is_unique_per_type():
     Subscriber.objects.create(
-        full_name="Dara Sok", id_document_type=IdentityDocumentType.NATIONAL_ID, id_document_number="N0001"
+        full_name="Dara Sok", id_document_type=IdentityDocumentType.NATIONAL_ID, **identity_fields("N0001")
     )
     with pytest.raises(IntegrityError), transaction.atomic():
         Subscriber.objects.create(
-            full_name="Someone Else", id_document_type=IdentityDocumentType.NATIONAL_ID, id_document_number="N0001"
+            full_name="Someone Else", id_document_type=IdentityDocumentType.NATIONAL_ID, **identity_fields("n-0001")
         )
-    assert Subscriber.objects.filter(id_document_number="N0001").count() == 1
+    assert Subscriber.objects.filter(id_document_hash=document_hash("N0001")).count() == 1
     # The same number on another kind of document is another document.
     Subscriber.objects.create(
-        full_name="Vanna Kim", id_document_type=IdentityDocumentType.PASSPORT, id_document_number="N0001"
+        full_name="Vanna Kim", id_document_type=IdentityDocumentType.PASSPORT, **identity_fields("N0001")
     )
-    assert Subscriber.objects.filter(id_document_number="N0001").count() == 2
+    assert Subscriber.objects.filter(id_document_hash=document_hash("N0001")).count() == 2
 
 
-@pytest.mark.parametrize(
-    ("document_type", "document_number"),
-    [(IdentityDocumentType.NATIONAL_ID, ""), ("library_card", "N0001"), ("", "N0001")],
-)
-def test_identity_document_must_be_present_and_of_a_known_type(document_type, document_number):
+@pytest.mark.parametrize("missing", ["id_document_hash", "id_document_last4", "id_document_sealed"])
+def test_identity_document_hash_last4_and_seal_must_be_present(missing):
     with pytest.raises(IntegrityError), transaction.atomic():
         Subscriber.objects.create(
-            full_name="Dara Sok", id_document_type=document_type, id_document_number=document_number
+            full_name="Dara Sok",
+            id_document_type=IdentityDocumentType.NATIONAL_ID,
+            **{**identity_fields("N0001"), missing: ""},
         )
+    assert not Subscriber.objects.exists()
+
+
+@pytest.mark.parametrize("document_type", ["library_card", ""])
+def test_identity_document_must_be_of_a_known_type(document_type):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Subscriber.objects.create(full_name="Dara Sok", id_document_type=document_type, **identity_fields("N0001"))
     assert not Subscriber.objects.exists()
 
 
 @pytest.mark.parametrize("document_type", IdentityDocumentType.values)
 def test_every_known_document_type_is_accepted(document_type):
-    Subscriber.objects.create(full_name="Dara Sok", id_document_type=document_type, id_document_number="N0001")
+    Subscriber.objects.create(full_name="Dara Sok", id_document_type=document_type, **identity_fields("N0001"))
     assert Subscriber.objects.get().id_document_type == document_type
 
 

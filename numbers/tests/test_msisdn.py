@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from numbers.choices import IdentityDocumentType
+from numbers.identity import identity_fields
 from numbers.models import MobileNumber, Subscriber
 from numbers.msisdn import InvalidMsisdn, MsisdnQuery, format_msisdn, msisdn_search_query, normalize_msisdn
 
@@ -130,7 +131,7 @@ def test_msisdn_field_normalizes_in_full_clean(branch_a):
     subscriber = Subscriber(
         full_name="Dara Sok",
         id_document_type=IdentityDocumentType.NATIONAL_ID,
-        id_document_number="N123456",
+        **identity_fields("N123456"),
         contact_msisdn="012 345 678",
         alternate_msisdn="",
     )

@@ -16,7 +16,7 @@ from numbers import services
 from numbers.choices import ConsentMethod, ConsentParty, IdentityDocumentType, NumberStatus, TransferState
 from numbers.models import ConsentCode, TransferConsent, TransferRequest
 from sms.choices import SmsPurpose
-from tests.factories import SubscriberFactory, number_in_state
+from tests.factories import SubscriberFactory, document_of, number_in_state
 from tests.helpers import (
     back_date,
     code_sent_to,
@@ -41,7 +41,7 @@ def in_person(request, party, actor, *, document_type=None, document_number=None
         request=request,
         party=party,
         document_type=document_type if document_type is not None else subscriber.id_document_type,
-        document_number=document_number if document_number is not None else subscriber.id_document_number,
+        document_number=document_number if document_number is not None else document_of(subscriber),
         actor=actor,
         reason=reason,
     )
@@ -63,8 +63,8 @@ def test_consent_in_person_with_the_document_on_record(agent_b, open_request, pa
     assert (consent.request, consent.party, consent.subscriber) == (open_request, party, subscriber)
     assert (consent.method, consent.document_type) == (ConsentMethod.IN_PERSON, subscriber.id_document_type)
     # Only the last characters of the document are kept.
-    assert consent.document_reference.endswith(subscriber.id_document_number[-4:])
-    assert subscriber.id_document_number not in consent.document_reference
+    assert consent.document_reference.endswith(document_of(subscriber)[-4:])
+    assert document_of(subscriber) not in consent.document_reference
     assert consent.captured_by == agent_b
     assert consent.revoked_at is None
     record = consent.history.first()
@@ -88,9 +88,9 @@ def test_a_document_that_does_not_match_records_nothing(
     other = subscriber_of(open_request, NEWCOMER if party == HOLDER else HOLDER)
     wrong_type = next(t for t in IdentityDocumentType.values if t != subscriber.id_document_type)
     document = {
-        "wrong number": (subscriber.id_document_type, subscriber.id_document_number + "9"),
-        "wrong type": (wrong_type, subscriber.id_document_number),
-        "other party's document": (other.id_document_type, other.id_document_number),
+        "wrong number": (subscriber.id_document_type, document_of(subscriber) + "9"),
+        "wrong type": (wrong_type, document_of(subscriber)),
+        "other party's document": (other.id_document_type, document_of(other)),
         "blank": (subscriber.id_document_type, " - "),
     }[shown]
     before = transfer_snapshot(active)

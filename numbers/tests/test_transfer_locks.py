@@ -10,7 +10,7 @@ from numbers import services
 from numbers.choices import ConsentParty, IdentityDocumentType, NumberStatus, TransferState
 from numbers.models import MobileNumber, TransferLock, TransferRequest
 from sms.choices import SmsPurpose
-from tests.factories import SubscriberFactory, consent_in_person, number_in_state
+from tests.factories import SubscriberFactory, consent_in_person, document_of, number_in_state
 from tests.helpers import refused, refused_quietly, transfer_snapshot, with_sms
 
 pytestmark = pytest.mark.django_db
@@ -187,9 +187,7 @@ def test_the_new_subscribers_document_does_not_lift_the_holders_lock(agent_a, ac
     before = transfer_snapshot(active)
     refused(
         ValidationError,
-        lambda: lift(
-            active, agent_a, document_type=stranger.id_document_type, document_number=stranger.id_document_number
-        ),
+        lambda: lift(active, agent_a, document_type=stranger.id_document_type, document_number=document_of(stranger)),
     )
     assert transfer_snapshot(active) == before
 

@@ -14,7 +14,7 @@ from numbers import services as ns
 from numbers.choices import ConsentParty
 from numbers.models import MobileNumber
 from tests.browser.pages import log_in, new_session, submit
-from tests.factories import consent_in_person, transfer_request
+from tests.factories import consent_in_person, document_of, transfer_request
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -70,7 +70,7 @@ def test_the_incident_through_the_complaint_screens(
     expect(page.locator("#unauthorised-transfer-rule")).to_contain_text("critical")
     expect(page.locator("#unauthorised-transfer-rule")).to_contain_text("blocked within 24 h")
     page.select_option("#id_document_type", holder.id_document_type)
-    page.fill("#id_document_number", holder.id_document_number)
+    page.fill("#id_document_number", document_of(holder))
     page.fill("#id_msisdns", typed)
     page.select_option("#id_category", "unauthorised_transfer")
     page.select_option("#id_severity", "low")  # overruled: an unauthorised transfer is critical

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from audit.context import job_scope
 from numbers.choices import HoldingStartReason, IdentityDocumentType, NumberStatus
+from numbers.identity import identity_fields
 from numbers.models import Branch, Holding, MobileNumber, Subscriber, service_write_scope
 from numbers.services.lifecycle import lifecycle_run
 
@@ -71,7 +72,7 @@ class Command(BaseCommand):
         branch = Branch.objects.create(code="bench-lifecycle", name="Benchmark branch")
         get_user_model().objects.create_user("bench-lifecycle", "bench@backoffice.invalid", "unused-password")
         subscriber = Subscriber.objects.create(
-            full_name="Bench Subscriber", id_document_type=IdentityDocumentType.NATIONAL_ID, id_document_number="B1"
+            full_name="Bench Subscriber", id_document_type=IdentityDocumentType.NATIONAL_ID, **identity_fields("B1")
         )
         now = timezone.now()
         every = max(int(1 / inactive_share), 1) if inactive_share else how_many + 1

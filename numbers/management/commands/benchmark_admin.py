@@ -35,6 +35,7 @@ from numbers.choices import (
     NumberStatus,
     TransferState,
 )
+from numbers.identity import identity_fields
 from numbers.models import (
     Branch,
     Holding,
@@ -102,7 +103,7 @@ class Command(BaseCommand):
             Subscriber(
                 full_name=f"Bench Subscriber {i}",
                 id_document_type=IdentityDocumentType.NATIONAL_ID,
-                id_document_number=f"BENCH{i:08d}",
+                **identity_fields(f"BENCH{i:08d}"),
             )
             for i in range(subscriber_count)
         )

@@ -8,8 +8,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from numbers import services
 from numbers.choices import NumberStatus
-from numbers.models import MobileNumber, Subscriber, normalize_document_number
+from numbers.models import MobileNumber, Subscriber
 from numbers.msisdn import normalize_msisdn
+from numbers.selectors import subscriber_by_document
 
 
 class Command(BaseCommand):
@@ -70,9 +71,7 @@ class Command(BaseCommand):
             subscriber = Subscriber.objects.filter(pk=int(ref)).first()
         else:
             doc_type, _, document = ref.partition(":")
-            subscriber = Subscriber.objects.filter(
-                id_document_type=doc_type, id_document_number=normalize_document_number(document)
-            ).first()
+            subscriber = subscriber_by_document(document_type=doc_type, document_number=document)
         if subscriber is None:
             raise CommandError(f"No subscriber {ref}.")
         return subscriber

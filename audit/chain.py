@@ -55,17 +55,20 @@ def _canonical_value(field: models.Field, value):
     return str(value)
 
 
-# What a column added to a chained table holds in the rows written before it existed.
-_EMPTY = (None, "")
+def _unset(field: models.Field, value) -> bool:
+    """What a column added to a chained table holds in the rows written before it existed:
+    null, blank, or the default the migration filled in."""
+    return value in (None, "") or value == _canonical_value(field, field.get_default())
 
 
 def canonical_content(record: models.Model) -> str:
     """The record as hashed: every stored field but its key and the chain itself, in a fixed form.
 
-    A field the model gained after its table was chained (``added_later``) is left
-    out while empty, so the rows written before it existed keep their hashes; once
-    it holds a value, that value is hashed like any other, and clearing or setting
-    it still changes the hash.
+    A field the model gained after its table was chained (``added_later``, or a
+    ``chain_added_later`` attribute on a chained model) is left out while unset
+    (null, blank or its default), so the rows written before it existed keep their
+    hashes; once it holds another value, that value is hashed like any other, and
+    setting or clearing it still changes the hash.
     """
     opts = record._meta
     added_later = getattr(opts.model, "chain_added_later", frozenset())
@@ -74,7 +77,7 @@ def canonical_content(record: models.Model) -> str:
         if field.attname in CHAIN_FIELDS or field.primary_key:
             continue
         value = _canonical_value(field, getattr(record, field.attname))
-        if field.name in added_later and value in _EMPTY:
+        if field.name in added_later and _unset(field, value):
             continue
         content[field.attname] = value
     return json.dumps({"table": opts.db_table, "fields": content}, sort_keys=True, separators=(",", ":"))

@@ -84,6 +84,9 @@ class AccessEvent(ChainedRecord):
     """A sign-in, failed sign-in or sign-out, or a view of a subscriber's identity and
     contact details, on the chain like every history record."""
 
+    # Sign-ins were chained before subscriber views were logged (audit.chain.canonical_content).
+    chain_added_later = frozenset({"subscriber"})
+
     kind = models.CharField(max_length=12, choices=AccessKind.choices)
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

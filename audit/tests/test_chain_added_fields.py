@@ -60,3 +60,18 @@ def test_an_added_field_with_a_value_is_hashed_and_tampering_with_it_shows(recor
 def test_a_declared_field_must_exist():
     with pytest.raises(TypeError, match="added_later names no field: nonsense"):
         AuditedHistoricalRecords(added_later=("nonsense",)).create_history_model(MobileNumber, inherited=False)
+
+
+def test_a_default_filled_in_by_the_migration_counts_as_unset(record, monkeypatch):
+    """A boolean added with default False: old rows read False and keep their hash."""
+    monkeypatch.setattr(History, "chain_added_later", frozenset({"status"}), raising=False)
+    record.status = History._meta.get_field("status").get_default()
+    assert "status" not in _fields(record)
+    record.status = "active"
+    assert _fields(record)["status"] == "active"
+
+
+def test_access_events_were_chained_before_subscriber_views():
+    from audit.models import AccessEvent
+
+    assert AccessEvent.chain_added_later == {"subscriber"}

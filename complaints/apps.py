@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class ComplaintsConfig(AppConfig):
     name = "complaints"
     verbose_name = "Complaints"
+
+    def ready(self) -> None:
+        # Numbers (a lower floor) asks through its registry, never by importing complaints.
+        from numbers.registry import register_open_complaint
+
+        from .selectors import open_complaint_by_subscriber, open_complaint_on_number
+
+        register_open_complaint(on_number=open_complaint_on_number, by_subscriber=open_complaint_by_subscriber)

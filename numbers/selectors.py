@@ -253,7 +253,8 @@ def transfer_risk_flags(transfer: TransferRequest, *, now: datetime | None = Non
             label = f"Cooling-off has not run ({when}): the holder still has time to object to the notice"
             flags.append(RiskFlag("cooling_off", label, "Cooling-off running", high))
     if transfer.open_complaint or transfer.holder_complaint:
-        label = "The holder or the number has an open complaint: a dispute may be what this transfer settles"
+        whose = "The number is under" if transfer.open_complaint else "The holder has"
+        label = f"{whose} an open complaint: a dispute may be what this transfer settles"
         flags.append(RiskFlag("open_complaint", label, "Open complaint", high))
     if transfer.number_locked:
         label = "The holder has locked the number against transfers"

@@ -195,6 +195,7 @@ def _detail_context(request, transfer: TransferRequest) -> dict:
     )
     for consent in related["consents"]:
         consent.stands = consent.is_standing(now)
+        consent.given = consent.is_given(now)  # standing, or awaiting its confirmation
         consent.revoke_form = TransferReasonForm(prefix=_revoke_prefix(consent.pk))
         # Offered to a second employee only; the service says why to anyone else who tries.
         consent.confirm_form = (
@@ -206,6 +207,9 @@ def _detail_context(request, transfer: TransferRequest) -> dict:
             and user.pk not in (consent.captured_by_id, transfer.requested_by_id)
             else None
         )
+    # A consent awaiting its confirmation is not missing from the counter: it is not taken again.
+    given = {consent.party for consent in related["consents"] if consent.given}
+    capturable = [party for party in missing if party not in given]
     live_code = related["live_code"]
     risk_flags = selectors.transfer_risk_flags(transfer, now=now)
     return {
@@ -222,10 +226,11 @@ def _detail_context(request, transfer: TransferRequest) -> dict:
         "can_cancel": can_cancel,
         "can_revoke": can_cancel,  # revoking a consent takes the same authority as cancelling
         "missing_parties": [ConsentParty(party).label for party in missing],
-        "holder_missing": ConsentParty.CURRENT_HOLDER in missing,
+        "capturable_parties": capturable,
+        "holder_missing": ConsentParty.CURRENT_HOLDER in capturable,
         "live_code_usable": live_code is not None and live_code.expires_at > now,
-        "in_person_form": ConsentInPersonForm(prefix=IN_PERSON, parties=missing),
-        "signed_form_form": ConsentSignedFormForm(prefix=SIGNED, parties=missing),
+        "in_person_form": ConsentInPersonForm(prefix=IN_PERSON, parties=capturable),
+        "signed_form_form": ConsentSignedFormForm(prefix=SIGNED, parties=capturable),
         "send_code_form": TransferReasonForm(prefix=SEND_CODE),
         "verify_form": ConsentCodeVerifyForm(prefix=VERIFY_CODE),
         "cancel_form": TransferReasonForm(prefix=CANCEL),

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from complaints.tests.casework import new_complaint
 from numbers import services
-from numbers.choices import ConsentParty, TransferState
-from numbers.models import MobileNumber, TransferConsent, TransferRequest, service_write_scope
+from numbers.choices import ConsentParty, HoldingEndReason, HoldingStartReason, TransferState
+from numbers.models import Holding, MobileNumber, TransferConsent, TransferRequest, service_write_scope
 from numbers.selectors import RiskLevel, transfer_risk_flags_now
 from sms.choices import SmsPurpose
 from tests.factories import (
@@ -394,6 +394,58 @@ def test_the_database_refuses_one_supervisor_as_both_approvers(agent_a, agent_b,
         _write(TransferRequest, done.pk, decided_by=supervisor_a)
     with pytest.raises(IntegrityError):
         _write(TransferRequest, done.pk, first_approved_by=None, first_approved_at=None, first_approval_reason="")
+
+
+# --- The ledger's trigger (migration 0012, PostgreSQL and SQLite) ------------------------------------
+
+
+def _hand_over(request, decided_by) -> None:
+    """Past every Python guard: mark the request executed and open the new holding."""
+    now = timezone.now()
+    with service_write_scope(), transaction.atomic():
+        TransferRequest.objects.filter(pk=request.pk).update(
+            state=TransferState.EXECUTED, decided_by=decided_by, decided_at=now, decision_reason="pushed through"
+        )
+        Holding.objects.filter(number=request.number, ended_at__isnull=True).update(
+            ended_at=now, end_reason=HoldingEndReason.TRANSFER
+        )
+        Holding.objects.create(
+            number=request.number,
+            subscriber=request.to_subscriber,
+            started_at=now,
+            start_reason=HoldingStartReason.TRANSFER,
+            transfer_request=request,
+        )
+
+
+@pytest.mark.parametrize("forgery", ["unconfirmed", "confirmed by the requester", "both by one employee"])
+def test_the_ledger_refuses_a_transfer_without_the_holders_factor(
+    agent_a, agent_b, supervisor_a, active, newcomer, forgery
+):
+    request = services.transfer_create(number=active, new_subscriber=newcomer, actor=agent_a, reason="sold")
+    holder = consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent_b)
+    other = consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=supervisor_a)
+    now = timezone.now()
+    if forgery == "confirmed by the requester":
+        back_date(TransferConsent, holder.pk, confirmed_by=agent_a, confirmed_at=now)
+    elif forgery == "both by one employee":
+        confirm_consent(holder, actor=supervisor_a)
+        back_date(TransferConsent, other.pk, captured_by=agent_b)
+    before = list(Holding.objects.filter(number=active).values_list("pk", "ended_at"))
+
+    with pytest.raises(IntegrityError) as exc:
+        _hand_over(request, supervisor_a)
+
+    assert "holder's consent by the code to the number or confirmed" in str(exc.value)
+    assert list(Holding.objects.filter(number=active).values_list("pk", "ended_at")) == before
+
+
+def test_the_ledger_lets_a_confirmed_or_coded_transfer_through(agent_a, agent_b, supervisor_a, active, newcomer):
+    request = services.transfer_create(number=active, new_subscriber=newcomer, actor=agent_a, reason="sold")
+    confirm_consent(consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent_b), actor=supervisor_a)
+    consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent_a)
+    _hand_over(request, supervisor_a)
+    assert Holding.objects.get(transfer_request=request).subscriber == newcomer
 
 
 # --- Risk flags ---------------------------------------------------------------------------------------

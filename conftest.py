@@ -75,6 +75,13 @@ def _flush_past_append_only_triggers():
         DatabaseOperations.execute_sql_flush = original
 
 
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    """Evidence uploaded by a test (consent forms, document photos) goes to the test's
+    own directory, never into the checkout's media/."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
 # --- Personas ---------------------------------------------------------------
 
 

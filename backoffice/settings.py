@@ -203,6 +203,12 @@ TRANSFER_CODE_FAILURES_PER_NUMBER_DAY = int(os.environ.get("TRANSFER_CODE_FAILUR
 # Risk flags in the approval queue.
 TRANSFER_RISK_TOPUP_DAYS = int(os.environ.get("TRANSFER_RISK_TOPUP_DAYS", "7"))
 TRANSFER_RISK_REQUESTS_30D = int(os.environ.get("TRANSFER_RISK_REQUESTS_30D", "5"))
+# Branch hours (local time, [open, close)): a request made outside them is flagged.
+TRANSFER_RISK_OPEN_HOUR = int(os.environ.get("TRANSFER_RISK_OPEN_HOUR", "8"))
+TRANSFER_RISK_CLOSE_HOUR = int(os.environ.get("TRANSFER_RISK_CLOSE_HOUR", "18"))
+# When the holder's consent was not the code sent to the number, no approval before
+# this many hours after the holder was told of the request (time to object).
+TRANSFER_COOLING_OFF_HOURS = int(os.environ.get("TRANSFER_COOLING_OFF_HOURS", "24"))
 
 # --- Complaints -----------------------------------------------------------------
 # An unauthorised-transfer complaint: the number is blocked within this many hours.

@@ -5,8 +5,9 @@ way), so their timelines read like real work.
   branch B left unassigned (branch B has no handler); one with a breached SLA on
   record and one due soon;
 - the incident: an active number of branch A handed to a new subscriber through a
-  transfer ``agent_b`` pushed through (both consents "in person", approved by
-  ``supervisor_a``); its holder complains, ``handler_a`` blocks the number at once,
+  transfer ``agent_b`` pushed through (the holder's consent by the code sent to
+  her number, read back by whoever had her stolen phone; the new subscriber's at
+  the counter; approved by ``supervisor_a``); its holder complains, ``handler_a`` blocks the number at once,
   asks for its restoration and ``supervisor_a`` approves it; two offers are declined
   and a third awaits approval; the regulator (TRC) opens a case and gets an answer;
   ``agent_b`` is flagged for the wrongful transfer;
@@ -30,7 +31,7 @@ from django.utils import timezone
 
 from numbers import services as number_services
 from numbers.choices import ConsentParty
-from numbers.demo import demo_msisdn
+from numbers.demo import demo_msisdn, holder_reads_code
 from numbers.identity import unseal_document
 from numbers.models import MobileNumber, Subscriber, TransferRequest
 
@@ -339,21 +340,22 @@ def _seed_due_soon(*, users: dict, now) -> str:
 
 
 def _wrongful_transfer(number: MobileNumber, *, to: Subscriber, requester, approver, reason: str) -> TransferRequest:
-    """A transfer pushed through by ``requester``: both consents recorded "in person"
-    from the documents on record, approved by a supervisor who trusted them."""
+    """A transfer pushed through by ``requester``: the holder's consent by the code
+    sent to her number, read back by whoever had her phone (it had been stolen); the
+    new subscriber's at the counter; approved by a supervisor who trusted them."""
     request = number_services.transfer_create(number=number, new_subscriber=to, actor=requester, reason=reason)
-    for party, subscriber in ((ConsentParty.CURRENT_HOLDER, number.holder), (ConsentParty.NEW_SUBSCRIBER, to)):
-        number_services.consent_record_in_person(
-            request=request,
-            party=party,
-            document_type=subscriber.id_document_type,
-            # The demo plays the customer showing their card: it knows the number, staff do not.
-            document_number=unseal_document(subscriber.id_document_sealed),
-            actor=requester,
-            reason="Demo data: identity document shown at the counter",
-        )
+    holder_reads_code(request, actor=requester)
+    number_services.consent_record_in_person(
+        request=request,
+        party=ConsentParty.NEW_SUBSCRIBER,
+        document_type=to.id_document_type,
+        # The demo plays the customer showing their card: it knows the number, staff do not.
+        document_number=unseal_document(to.id_document_sealed),
+        actor=requester,
+        reason="Demo data: identity document shown at the counter",
+    )
     return number_services.transfer_approve(
-        request=request, actor=approver, reason="Demo data: both consents recorded in person; approved"
+        request=request, actor=approver, reason="Demo data: the code read back from the number; approved"
     )
 
 
@@ -398,8 +400,8 @@ def _seed_incident(*, users: dict, subscribers: list[Subscriber]) -> str:
     services.complaint_note(
         complaint=complaint,
         actor=handler,
-        reason="Demo data: the ledger shows a transfer requested by agent_b with both consents 'in person'; "
-        "the holder was not in the branch that day",
+        reason="Demo data: the ledger shows a transfer requested by agent_b, the holder's consent by a code "
+        "read back at the counter; the holder was not in the branch that day and her phone had been stolen",
     )
     restoration = services.restoration_request(
         complaint=complaint,
@@ -453,7 +455,7 @@ def _seed_incident(*, users: dict, subscribers: list[Subscriber]) -> str:
         complaint=complaint,
         change=keys[-1],  # the oldest: the request agent_b made
         actor=handler,
-        reason="Demo data: recorded the holder's consent 'in person' while she was not in the branch",
+        reason="Demo data: took the holder's consent from a code read back by somebody who was not her",
     )
     return "created"
 

@@ -373,6 +373,12 @@ def open_complaint_on_number(number_ref) -> Exists:
     )
 
 
+def open_complaint_by_subscriber(subscriber_ref) -> Exists:
+    """An Exists on an open complaint made by the subscriber ``subscriber_ref`` points at
+    (the approval queue's "the holder has an open complaint" flag)."""
+    return Exists(Complaint.objects.filter(complainant=subscriber_ref, state__in=OPEN_COMPLAINT_STATES).order_by())
+
+
 # --- Screens ---------------------------------------------------------------------------------
 # A part of this complaint by its id (never one of another complaint reached by its id).
 

@@ -820,6 +820,11 @@ class SignedFormOnFile:
         # the transfer screen, which checks authority.
         return bool(obj.signed_form)
 
+    @admin.display(description="document photo", boolean=True)
+    def document_photo_on_file(self, obj):
+        # Never a link either: reviewers open it through the transfer screen's checked view.
+        return bool(obj.document_photo)
+
 
 class TransferConsentInline(SignedFormOnFile, admin.TabularInline):
     """Both parties' consents on the request page, read-only; documents only masked."""
@@ -835,8 +840,11 @@ class TransferConsentInline(SignedFormOnFile, admin.TabularInline):
         "document_type",
         "document_reference",
         "signed_form_on_file",
+        "document_photo_on_file",
         "captured_by",
         "captured_at",
+        "confirmed_by",
+        "confirmed_at",
         "lapses_at",
         "revoked_at",
         "revoked_by",
@@ -879,6 +887,10 @@ class TransferRequestAdmin(EvidenceAdmin):
         (None, {"fields": ("number", "state", "branch", "reason")}),
         ("Parties", {"fields": ("from_holder", "to_subscriber")}),
         ("Request", {"fields": ("requested_by", "created_at", "expires_at", "holder_notified_at")}),
+        (
+            "First approval (two supervisors for a high risk flag)",
+            {"fields": ("second_approval_required", "first_approved_by", "first_approved_at", "first_approval_reason")},
+        ),
         ("Decision", {"fields": ("decided_by", "decided_at", "decision_reason")}),
         ("Closed without a decision", {"fields": ("closed_by", "closed_at", "close_reason")}),
     )
@@ -938,8 +950,20 @@ class TransferConsentAdmin(SignedFormOnFile, EvidenceAdmin):
     ordering = ("-captured_at", "-id")
     fieldsets = (
         (None, {"fields": ("request", "party", "subscriber", "method")}),
-        ("Evidence", {"fields": ("document_type", "document_reference", "signed_form_on_file", "note")}),
+        (
+            "Evidence",
+            {
+                "fields": (
+                    "document_type",
+                    "document_reference",
+                    "signed_form_on_file",
+                    "document_photo_on_file",
+                    "note",
+                )
+            },
+        ),
         ("Captured", {"fields": ("captured_by", "captured_at", "lapses_at")}),
+        ("Confirmed by a second employee", {"fields": ("confirmed_by", "confirmed_at")}),
         ("Revoked", {"fields": ("revoked_at", "revoked_by", "revocation_reason")}),
     )
 

@@ -14,15 +14,25 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.context import audited_transaction, job_scope
-from sms.services import inbound_sms_receive
+from sms.choices import SmsPurpose
+from sms.models import SmsMessage
+from sms.services import handset_text, inbound_sms_receive
 
 from . import services
-from .choices import ConsentParty, IdentityDocumentType, NumberStatus, TransferState, WithdrawalGround
+from .choices import (
+    ConsentMethod,
+    ConsentParty,
+    IdentityDocumentType,
+    NumberStatus,
+    TransferState,
+    WithdrawalGround,
+)
 from .identity import unseal_document
 from .models import (
     Branch,
     MobileNumber,
     Subscriber,
+    TransferConsent,
     TransferDispute,
     TransferLock,
     TransferRequest,
@@ -144,53 +154,90 @@ def seed_numbers(*, actor, branches: list[Branch], subscribers: list[Subscriber]
 
 
 @dataclass(frozen=True)
+class ConsentStep:
+    """One party's consent in a demo: how, by whom, and who confirmed the holder's check."""
+
+    party: str
+    method: str  # ConsentMethod.SMS_CODE (holder only) or ConsentMethod.IN_PERSON
+    by: str  # persona username
+    confirmed_by: str = ""
+
+
+@dataclass(frozen=True)
 class DemoTransfer:
     """One demo transfer request, on one demo number, taken as far as ``outcome``."""
 
     index: int  # the demo number (see demo_msisdn); it must be active in the plan
     requester: str  # persona usernames
-    consents: tuple[str, ...]  # parties whose consent is taken in person, by the requester
+    consents: tuple[ConsentStep, ...]
     outcome: str  # a TransferState: awaiting_consent, awaiting_approval, executed or rejected
     reason: str
     decided_by: str = ""
     decision: str = ""
 
 
+def by_code_and_counter(agent: str) -> tuple[ConsentStep, ...]:
+    """The everyday transfer: the holder reads back the code sent to the number, the
+    new subscriber shows their document at the counter."""
+    return (
+        ConsentStep(ConsentParty.CURRENT_HOLDER, ConsentMethod.SMS_CODE, agent),
+        ConsentStep(ConsentParty.NEW_SUBSCRIBER, ConsentMethod.IN_PERSON, agent),
+    )
+
+
 # Indices 400-839 are active; index % 5 < 3 is branch A, the rest branch B.
-BOTH = (ConsentParty.CURRENT_HOLDER, ConsentParty.NEW_SUBSCRIBER)
 DEMO_TRANSFERS: tuple[DemoTransfer, ...] = (
     DemoTransfer(
-        400, "agent_a", BOTH, TransferState.AWAITING_APPROVAL, "Demo data: the holder gives the number to her son"
+        400,
+        "agent_a",
+        by_code_and_counter("agent_a"),
+        TransferState.AWAITING_APPROVAL,
+        "Demo data: the holder gives the number to her son",
     ),
+    # The holder's SIM is broken: in person, photo of her document, agent_a confirms
+    # the check; the cooling-off runs and two supervisors must approve.
     DemoTransfer(
-        401, "agent_a", BOTH, TransferState.AWAITING_APPROVAL, "Demo data: a shop number moves to its new owner"
+        401,
+        "agent_b",
+        (
+            ConsentStep(ConsentParty.CURRENT_HOLDER, ConsentMethod.IN_PERSON, "agent_b", confirmed_by="agent_a"),
+            ConsentStep(ConsentParty.NEW_SUBSCRIBER, ConsentMethod.IN_PERSON, "agent_a"),
+        ),
+        TransferState.AWAITING_APPROVAL,
+        "Demo data: a shop number moves to its new owner",
     ),
     DemoTransfer(
         402,
         "agent_a",
-        (ConsentParty.NEW_SUBSCRIBER,),
+        (ConsentStep(ConsentParty.NEW_SUBSCRIBER, ConsentMethod.IN_PERSON, "agent_a"),),
         TransferState.AWAITING_CONSENT,
         "Demo data: the holder will confirm by SMS code",
     ),
     DemoTransfer(
         405,
         "agent_b",
-        BOTH,
+        by_code_and_counter("agent_b"),
         TransferState.EXECUTED,
         "Demo data: the holder moves abroad and hands the number to his sister",
         decided_by="supervisor_a",
-        decision="Demo data: both parties checked in person; approved",
+        decision="Demo data: the holder read back the code sent to the number; approved",
     ),
     DemoTransfer(
         406,
         "agent_a",
-        (ConsentParty.NEW_SUBSCRIBER,),
+        (ConsentStep(ConsentParty.NEW_SUBSCRIBER, ConsentMethod.IN_PERSON, "agent_a"),),
         TransferState.REJECTED,
         "Demo data: a caller says the holder agreed by phone",
         decided_by="supervisor_a",
         decision="Demo data: the holder called 1777: she never asked for this transfer",
     ),
-    DemoTransfer(403, "agent_c", BOTH, TransferState.AWAITING_APPROVAL, "Demo data: a family number changes hands"),
+    DemoTransfer(
+        403,
+        "agent_c",
+        by_code_and_counter("agent_c"),
+        TransferState.AWAITING_APPROVAL,
+        "Demo data: a family number changes hands",
+    ),
 )
 # A held number of branch B whose holder replied NO to the request's SMS notice: the
 # request is cancelled, disputed, and an unauthorised-transfer complaint waits there.
@@ -220,17 +267,51 @@ def _new_subscriber_for(number: MobileNumber, subscribers: list[Subscriber], ind
     return None
 
 
-def _consent_in_person(request: TransferRequest, party: str, *, actor) -> None:
+# A stand-in for the photo of the document shown: the smallest PNG the services accept.
+DEMO_DOCUMENT_PHOTO = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _consent_in_person(request: TransferRequest, party: str, *, actor) -> TransferConsent:
     subscriber = request.from_holder if party == ConsentParty.CURRENT_HOLDER else request.to_subscriber
-    services.consent_record_in_person(
+    photo = ContentFile(DEMO_DOCUMENT_PHOTO, name="document.png") if party == ConsentParty.CURRENT_HOLDER else None
+    return services.consent_record_in_person(
         request=request,
         party=party,
         document_type=subscriber.id_document_type,
         # The demo plays the customer showing their card: it knows the number, staff do not.
         document_number=unseal_document(subscriber.id_document_sealed),
+        document_photo=photo,
         actor=actor,
         reason="Demo data: identity document checked at the counter",
     )
+
+
+def holder_reads_code(request: TransferRequest, *, actor) -> TransferConsent:
+    """The holder's consent by the code sent to the number. The demo plays the
+    holder's handset: it reads the code from the message the number received."""
+    services.consent_code_send(request=request, actor=actor, reason="Demo data: the holder has her SIM with her")
+    message = (
+        SmsMessage.objects.filter(to_msisdn=request.number.msisdn, purpose=SmsPurpose.CONSENT_CODE)
+        .order_by("-pk")
+        .first()
+    )
+    code = next(word for word in handset_text(message).split() if word.isdigit() and len(word) == 6)
+    return services.consent_code_verify(
+        request=request, code=code, actor=actor, reason="Demo data: the holder read back the code"
+    )
+
+
+def _take_consent(request: TransferRequest, step: ConsentStep, *, users: dict) -> None:
+    if step.method == ConsentMethod.SMS_CODE:
+        holder_reads_code(request, actor=users[step.by])
+        return
+    consent = _consent_in_person(request, step.party, actor=users[step.by])
+    if step.confirmed_by:
+        services.transfer_confirm_consent(
+            consent=consent,
+            actor=users[step.confirmed_by],
+            reason="Demo data: saw the holder and her document at the counter myself",
+        )
 
 
 def _seed_transfer(plan: DemoTransfer, *, users: dict, subscribers: list[Subscriber], now) -> str:
@@ -248,8 +329,8 @@ def _seed_transfer(plan: DemoTransfer, *, users: dict, subscribers: list[Subscri
     if to_subscriber is None:
         return "skipped: no other subscriber to transfer to"
     request = services.transfer_create(number=number, new_subscriber=to_subscriber, actor=requester, reason=plan.reason)
-    for party in plan.consents:
-        _consent_in_person(request, party, actor=requester)
+    for step in plan.consents:
+        _take_consent(request, step, users=users)
     if plan.outcome == TransferState.EXECUTED:
         services.transfer_approve(request=request, actor=users[plan.decided_by], reason=plan.decision)
     elif plan.outcome == TransferState.REJECTED:

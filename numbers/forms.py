@@ -245,6 +245,11 @@ class ConsentInPersonForm(_PartyForm):
 
     document_type = forms.ChoiceField(label="Identity document type", choices=IdentityDocumentType.choices)
     document_number = forms.CharField(label="Identity document number shown", max_length=40)
+    document_photo = forms.FileField(
+        label="Photo of the document shown",
+        required=False,  # the service requires it for the current holder
+        help_text="Required for the current holder: JPEG or PNG, at most 10 MB. Only reviewers can open it.",
+    )
     reason = ReasonField()
 
 

@@ -547,6 +547,14 @@ class TransferRequest(UndeletableModel):
     holder_notified_at = models.DateTimeField(
         null=True, blank=True, help_text="When the current holder was told by SMS that this request names the number."
     )
+    # A request with a high risk flag needs two supervisors: the first approval is
+    # recorded here and the request waits for a second, different one.
+    second_approval_required = models.BooleanField(default=False)
+    first_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    first_approved_at = models.DateTimeField(null=True, blank=True)
+    first_approval_reason = models.TextField(blank=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -559,7 +567,10 @@ class TransferRequest(UndeletableModel):
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.TextField(blank=True)
 
-    history = AuditedHistoricalRecords()
+    # Added after the table was chained: rows written before keep their links (audit.chain).
+    history = AuditedHistoricalRecords(
+        added_later=("first_approved_by", "first_approved_at", "first_approval_reason", "second_approval_required")
+    )
     objects = ServiceWrittenQuerySet.as_manager()
 
     class Meta:
@@ -603,6 +614,31 @@ class TransferRequest(UndeletableModel):
                 condition=~Q(state__in=OPEN_TRANSFER_STATES)
                 | Q(decided_by__isnull=True, decided_at__isnull=True, closed_at__isnull=True),
                 name="transfer_open_undecided",
+            ),
+            # Two approvers, held by the database: the first approval is named and dated,
+            # not the requester's, and the second is somebody else's.
+            models.CheckConstraint(
+                condition=Q(first_approved_by__isnull=True, first_approved_at__isnull=True)
+                | (Q(first_approved_by__isnull=False, first_approved_at__isnull=False) & ~Q(first_approval_reason="")),
+                name="transfer_first_approval_recorded",
+            ),
+            models.CheckConstraint(
+                condition=Q(first_approved_by__isnull=True) | ~Q(first_approved_by=models.F("requested_by")),
+                name="transfer_first_approver_not_requester",
+                violation_error_message="The requester of a transfer cannot approve it.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state=TransferState.EXECUTED)
+                | Q(first_approved_by__isnull=True)
+                | ~Q(first_approved_by=models.F("decided_by")),
+                name="transfer_two_approvers_differ",
+                violation_error_message="The second approval must be another supervisor's.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state=TransferState.EXECUTED, second_approval_required=True)
+                | Q(first_approved_by__isnull=False),
+                name="transfer_second_approval_held",
+                violation_error_message="This transfer needs two supervisors' approvals.",
             ),
         ]
         indexes = [
@@ -659,10 +695,33 @@ class ConsentCode(UndeletableModel):
         return f"Code #{self.pk} to {self.sent_to}"
 
 
+# A consent counts when it is the new subscriber's, the holder's one-time code read
+# back from the number, or a holder's in-person or signed-form consent confirmed by
+# a second employee (transfer_confirm_consent).
+CONSENT_COUNTS = (
+    ~Q(party=ConsentParty.CURRENT_HOLDER) | Q(method=ConsentMethod.SMS_CODE) | Q(confirmed_at__isnull=False)
+)
+
+
+def needs_confirmation(party: str, method: str) -> bool:
+    """The holder's consent by a factor staff can produce alone needs a second employee."""
+    return party == ConsentParty.CURRENT_HOLDER and method != ConsentMethod.SMS_CODE
+
+
 class TransferConsentQuerySet(ServiceWrittenQuerySet):
-    def standing(self, at):
-        """Given, not revoked, not lapsed at ``at``: what approval counts."""
+    def given(self, at):
+        """Recorded, not revoked, not lapsed at ``at``: it takes the party's slot,
+        whether or not it counts yet."""
         return self.filter(revoked_at__isnull=True, lapses_at__gt=at)
+
+    def standing(self, at):
+        """Given and counting at ``at``: what approval counts. The holder's consent
+        counts by the code sent to the number, or once a second employee confirmed
+        the in-person or signed-form check (staff can produce those alone)."""
+        return self.given(at).filter(CONSENT_COUNTS)
+
+    def awaiting_confirmation(self, at):
+        return self.given(at).exclude(CONSENT_COUNTS)
 
     def lapsed(self, at):
         """Not revoked but past its time: it no longer stands yet still holds the party's slot."""
@@ -683,6 +742,22 @@ class TransferConsent(UndeletableModel):
         "document checked (masked)", max_length=60, blank=True, help_text="Only the last characters are kept."
     )
     signed_form = models.FileField(upload_to="consents/%Y/%m/", blank=True)
+    # Never served from a public URL: only reviewers open it, through a checked view.
+    document_photo = models.FileField(
+        "photo of the document shown",
+        upload_to="consent-evidence/%Y/%m/",
+        blank=True,
+        help_text="Evidence of an in-person check of the holder; opened only by reviewers.",
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The second employee of the branch who confirmed the check of the holder's consent.",
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     code = models.OneToOneField(ConsentCode, on_delete=models.PROTECT, null=True, blank=True, related_name="consent")
     captured_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     captured_at = models.DateTimeField(default=timezone.now)
@@ -694,7 +769,8 @@ class TransferConsent(UndeletableModel):
     )
     revocation_reason = models.TextField(blank=True)
 
-    history = AuditedHistoricalRecords()
+    # Added after the table was chained: rows written before keep their links (audit.chain).
+    history = AuditedHistoricalRecords(added_later=("document_photo", "confirmed_by", "confirmed_at"))
     objects = TransferConsentQuerySet.as_manager()
 
     class Meta:
@@ -723,6 +799,27 @@ class TransferConsent(UndeletableModel):
                 name="consent_sms_code_by_holder",
             ),
             models.CheckConstraint(condition=Q(lapses_at__gt=models.F("captured_at")), name="consent_lapses_after"),
+            # The second check: named, dated, by someone else, only where it is needed.
+            models.CheckConstraint(
+                condition=Q(confirmed_by__isnull=True, confirmed_at__isnull=True)
+                | Q(confirmed_by__isnull=False, confirmed_at__isnull=False),
+                name="consent_confirmation_recorded",
+            ),
+            models.CheckConstraint(
+                condition=Q(confirmed_by__isnull=True) | ~Q(confirmed_by=models.F("captured_by")),
+                name="consent_confirmer_not_capturer",
+                violation_error_message="The employee who captured a consent cannot confirm it.",
+            ),
+            models.CheckConstraint(
+                condition=Q(confirmed_by__isnull=True)
+                | (Q(party=ConsentParty.CURRENT_HOLDER) & ~Q(method=ConsentMethod.SMS_CODE)),
+                name="consent_confirmed_only_holder_check",
+            ),
+            models.CheckConstraint(
+                condition=Q(confirmed_by__isnull=True) | ~Q(method=ConsentMethod.IN_PERSON) | ~Q(document_photo=""),
+                name="consent_confirmed_in_person_has_photo",
+                violation_error_message="An in-person consent is confirmed only with the document's photo.",
+            ),
             models.CheckConstraint(
                 condition=Q(revoked_at__isnull=True) | (Q(revoked_by__isnull=False) & ~Q(revocation_reason="")),
                 name="consent_revocation_recorded",
@@ -733,8 +830,15 @@ class TransferConsent(UndeletableModel):
     def __str__(self) -> str:
         return f"Consent #{self.pk} ({self.get_party_display()}, {self.get_method_display()})"
 
-    def is_standing(self, at=None) -> bool:
+    def is_given(self, at=None) -> bool:
         return self.revoked_at is None and self.lapses_at > (at or timezone.now())
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return needs_confirmation(self.party, self.method)
+
+    def is_standing(self, at=None) -> bool:
+        return self.is_given(at) and (not self.needs_confirmation or self.confirmed_at is not None)
 
 
 class TransferLock(UndeletableModel):

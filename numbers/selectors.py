@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from staff.selectors import branch_scope
 from .choices import (
     OPEN_TRANSFER_STATES,
     OPEN_WITHDRAWAL_STATES,
+    ConsentMethod,
     ConsentParty,
     HoldingEndReason,
     TransferState,
@@ -36,6 +37,7 @@ from .models import (
     WithdrawalRequest,
 )
 from .msisdn import msisdn_search_query, normalize_msisdn
+from .registry import open_complaint_by_subscriber, open_complaint_on_number
 
 
 def number_list(*, user, perm: str = "view_branch_numbers") -> QuerySet[MobileNumber]:
@@ -123,7 +125,9 @@ def transfer_list(*, user, state: str = "", mine: bool = False) -> QuerySet[Tran
 
 def transfer_detail(*, pk: int) -> TransferRequest | None:
     """One request with what its page shows, unscoped: the view decides 403 by its branch."""
-    queryset = TransferRequest.objects.select_related(*TRANSFER_RELATED, "decided_by", "closed_by", "number__holder")
+    queryset = TransferRequest.objects.select_related(
+        *TRANSFER_RELATED, "decided_by", "closed_by", "number__holder", "first_approved_by"
+    )
     return with_risk_annotations(with_consent_status(queryset)).filter(pk=pk).first()
 
 
@@ -132,7 +136,7 @@ def transfer_detail_related(*, transfer: TransferRequest, history_limit: int = 1
     number's recent history (who changed it, when, why, status and holder)."""
     consents = list(
         TransferConsent.objects.filter(request=transfer)
-        .select_related("subscriber", "captured_by", "revoked_by")
+        .select_related("subscriber", "captured_by", "revoked_by", "confirmed_by")
         .order_by("captured_at", "id")
     )
     live_code = (
@@ -166,11 +170,22 @@ def approval_queue(*, user, state: str = "") -> QuerySet[TransferRequest]:
 # --- Risk flags -----------------------------------------------------------------
 
 
+class RiskLevel:
+    HIGH = "high"  # needs a second supervisor's approval
+    MEDIUM = "medium"
+    LOW = "low"
+
+
 @dataclass(frozen=True)
 class RiskFlag:
     code: str
-    label: str  # the sentence on the request's page
+    label: str  # the sentence on the request's page: what was seen and why it matters
     short: str  # the queue's column
+    level: str = RiskLevel.MEDIUM
+
+    @property
+    def is_high(self) -> bool:
+        return self.level == RiskLevel.HIGH
 
 
 # The requester flag needs "more than a few"; counting further only costs: one
@@ -195,14 +210,12 @@ def _requester_requests_since(since: datetime) -> RawSQL:
 
 def with_risk_annotations(queryset: QuerySet[TransferRequest], *, now: datetime | None = None) -> QuerySet:
     """Annotate what ``transfer_risk_flags`` reads: correlated subqueries on indexed
-    columns, evaluated in the page's one query (never a query per row).
-
-    """
-    from complaints.selectors import open_complaint_on_number
-
+    columns, evaluated in the page's one query (never a query per row)."""
     now = now or timezone.now()
+    given = TransferConsent.objects.given(now).filter(request=OuterRef("pk")).order_by()
     return queryset.annotate(
         open_complaint=open_complaint_on_number(OuterRef("number")),
+        holder_complaint=open_complaint_by_subscriber(OuterRef("from_holder")),
         requester_requests_30d=_requester_requests_since(now - timedelta(days=30)),
         holder_changed_recently=Exists(
             Holding.objects.filter(
@@ -210,36 +223,87 @@ def with_risk_annotations(queryset: QuerySet[TransferRequest], *, now: datetime 
             ).order_by()
         ),
         number_locked=Exists(TransferLock.objects.filter(number=OuterRef("number"), lifted_at__isnull=True).order_by()),
+        holder_consent_method=Subquery(
+            given.filter(party=ConsentParty.CURRENT_HOLDER).values("method")[:1], output_field=CharField()
+        ),
+        requester_captured=Exists(given.filter(captured_by=OuterRef("requested_by"))),
     )
+
+
+def cooling_off_ends(transfer: TransferRequest) -> datetime | None:
+    """When the holder's time to object runs out (None: the holder was never told)."""
+    if transfer.holder_notified_at is None:
+        return None
+    return transfer.holder_notified_at + timedelta(hours=settings.TRANSFER_COOLING_OFF_HOURS)
+
+
+def _out_of_hours(moment: datetime) -> bool:
+    hour = timezone.localtime(moment).hour
+    return not settings.TRANSFER_RISK_OPEN_HOUR <= hour < settings.TRANSFER_RISK_CLOSE_HOUR
 
 
 def transfer_risk_flags(transfer: TransferRequest, *, now: datetime | None = None) -> list[RiskFlag]:
     """The reasons a supervisor should look twice, from a row of ``with_risk_annotations``
-    (with ``number`` and ``to_subscriber`` selected). Computed in memory: no query.
-
-    """
+    (with ``number`` and ``to_subscriber`` selected), highest first. Computed in
+    memory: no query. Any "high" flag makes the approval need a second supervisor."""
     now = now or timezone.now()
+    high, medium, low = RiskLevel.HIGH, RiskLevel.MEDIUM, RiskLevel.LOW
     flags: list[RiskFlag] = []
+    method = transfer.holder_consent_method
+    if method and method != ConsentMethod.SMS_CODE:
+        label = (
+            f"The holder's consent was taken {ConsentMethod(method).label.lower()}, not by the code sent to the "
+            "number: staff can produce that evidence, the holder's SIM they cannot"
+        )
+        flags.append(RiskFlag("holder_not_by_code", label, "Holder not by code", high))
+        ends = cooling_off_ends(transfer)
+        if ends is None or ends > now:
+            when = f"until {timezone.localtime(ends):%d %b %H:%M}" if ends else "the holder was never told"
+            label = f"Cooling-off has not run ({when}): the holder still has time to object to the notice"
+            flags.append(RiskFlag("cooling_off", label, "Cooling-off running", high))
+    if transfer.open_complaint or transfer.holder_complaint:
+        whose = "The number is under" if transfer.open_complaint else "The holder has"
+        label = f"{whose} an open complaint: a dispute may be what this transfer settles"
+        flags.append(RiskFlag("open_complaint", label, "Open complaint", high))
+    if transfer.number_locked:
+        label = "The holder has locked the number against transfers"
+        flags.append(RiskFlag("locked", label, "Transfer lock", high))
+    if transfer.requester_captured:
+        label = "The requester captured a consent: the person asking also vouched for a party"
+        flags.append(RiskFlag("requester_captured", label, "Requester captured consent", medium))
     topup_days = settings.TRANSFER_RISK_TOPUP_DAYS
     last_topup = transfer.number.last_topup_at
     if last_topup and last_topup >= now - timedelta(days=topup_days):
-        flags.append(RiskFlag("recent_topup", f"Topped up in the last {topup_days} days", "Recent top-up"))
+        label = f"Topped up or used in the last {topup_days} days: a holder still using the number rarely gives it away"
+        flags.append(RiskFlag("recent_topup", label, "Recent top-up", medium))
     busy = settings.TRANSFER_RISK_REQUESTS_30D
     if transfer.requester_requests_30d > busy:
         made = transfer.requester_requests_30d
         made = f"{made}+" if made >= RISK_REQUESTER_COUNT_CAP else str(made)
-        label = f"Requester made {made} transfer requests in 30 days (more than {busy})"
-        flags.append(RiskFlag("busy_requester", label, f"Requester: {made} in 30 d"))
+        label = f"Requester made {made} transfer requests in 30 days (more than {busy}): unusually many"
+        flags.append(RiskFlag("busy_requester", label, f"Requester: {made} in 30 d", medium))
+    if _out_of_hours(transfer.created_at):
+        opens, closes = settings.TRANSFER_RISK_OPEN_HOUR, settings.TRANSFER_RISK_CLOSE_HOUR
+        label = f"Requested out of hours (branches work {opens}:00 to {closes}:00): fewer colleagues around to notice"
+        flags.append(RiskFlag("out_of_hours", label, "Out of hours", medium))
+    new_subscriber = transfer.to_subscriber
+    if new_subscriber.created_at >= now - timedelta(hours=RISK_NEW_SUBSCRIBER_HOURS):
+        if new_subscriber.created_by_id == transfer.requested_by_id:
+            label = "The requester registered the new subscriber in the last day: the recipient may be made up"
+            flags.append(RiskFlag("new_subscriber_by_requester", label, "Recipient new, by requester", medium))
+        else:
+            label = "New subscriber registered in the last day: no history with the operator"
+            flags.append(RiskFlag("new_subscriber", label, "New subscriber", low))
     if transfer.holder_changed_recently:
         label = f"Holder changed (a holding started) in the last {RISK_HOLDER_CHANGE_DAYS} days"
-        flags.append(RiskFlag("recent_holder", label, f"New holder < {RISK_HOLDER_CHANGE_DAYS} d"))
-    if transfer.number_locked:
-        flags.append(RiskFlag("locked", "The holder has locked the number against transfers", "Transfer lock"))
-    if transfer.open_complaint:
-        flags.append(RiskFlag("open_complaint", "The number is under an open complaint", "Open complaint"))
-    if transfer.to_subscriber.created_at >= now - timedelta(hours=RISK_NEW_SUBSCRIBER_HOURS):
-        flags.append(RiskFlag("new_subscriber", "New subscriber registered in the last day", "New subscriber"))
+        flags.append(RiskFlag("recent_holder", label, f"New holder < {RISK_HOLDER_CHANGE_DAYS} d", low))
     return flags
+
+
+def transfer_risk_flags_now(*, transfer: TransferRequest, now: datetime) -> list[RiskFlag]:
+    """The flags of one request read fresh (the approval service decides on these)."""
+    queryset = TransferRequest.objects.select_related("number", "to_subscriber").filter(pk=transfer.pk)
+    return transfer_risk_flags(with_risk_annotations(queryset, now=now).get(), now=now)
 
 
 def attach_risk_flags(transfers, *, now: datetime | None = None) -> list[TransferRequest]:

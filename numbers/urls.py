@@ -20,6 +20,16 @@ urlpatterns = [
         views.consent_signed_form_download,
         name="transfer_consent_form",
     ),
+    path(
+        "transfers/<int:pk>/consents/<int:consent_id>/confirm/",
+        views.consent_confirm,
+        name="transfer_consent_confirm",
+    ),
+    path(
+        "transfers/<int:pk>/consents/<int:consent_id>/photo/",
+        views.consent_document_photo,
+        name="transfer_consent_photo",
+    ),
     path("transfers/<int:pk>/cancel/", views.transfer_cancel, name="transfer_cancel"),
     path("disconnections/", views.disconnection_check, name="disconnection_check"),
     path("approvals/", views.approval_queue, name="approval_queue"),

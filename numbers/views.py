@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,6 +21,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from audit.selectors import can_review
 from backoffice.screens import RowPaginator, render_screen, report_form_errors
 from complaints import selectors as complaint_selectors
 from staff.selectors import branch_scope, has_branch_perm
@@ -48,6 +50,10 @@ APPROVE, REJECT = "approve", "reject"
 
 def _revoke_prefix(consent_id: int) -> str:
     return f"revoke{consent_id}"
+
+
+def _confirm_prefix(consent_id: int) -> str:
+    return f"confirm{consent_id}"
 
 
 # --- Helpers --------------------------------------------------------------------
@@ -183,25 +189,48 @@ def _detail_context(request, transfer: TransferRequest) -> dict:
         has_branch_perm(user, "operate_branch", transfer.branch_id)
         or has_branch_perm(user, "supervise_branch", transfer.branch_id)
     )
+    can_confirm = actionable and (
+        has_branch_perm(user, "operate_branch", transfer.branch_id)
+        or has_branch_perm(user, "supervise_branch", transfer.branch_id)
+    )
     for consent in related["consents"]:
         consent.stands = consent.is_standing(now)
+        consent.given = consent.is_given(now)  # standing, or awaiting its confirmation
         consent.revoke_form = TransferReasonForm(prefix=_revoke_prefix(consent.pk))
+        # Offered to a second employee only; the service says why to anyone else who tries.
+        consent.confirm_form = (
+            TransferReasonForm(prefix=_confirm_prefix(consent.pk))
+            if can_confirm
+            and consent.needs_confirmation
+            and consent.confirmed_at is None
+            and consent.is_given(now)
+            and user.pk not in (consent.captured_by_id, transfer.requested_by_id)
+            else None
+        )
+    # A consent awaiting its confirmation is not missing from the counter: it is not taken again.
+    given = {consent.party for consent in related["consents"] if consent.given}
+    capturable = [party for party in missing if party not in given]
     live_code = related["live_code"]
+    risk_flags = selectors.transfer_risk_flags(transfer, now=now)
     return {
         "transfer": transfer,
         **related,
         "now": now,
-        "risk_flags": selectors.transfer_risk_flags(transfer, now=now),
+        "risk_flags": risk_flags,
+        "needs_two_approvals": transfer.second_approval_required or any(flag.is_high for flag in risk_flags),
+        "can_open_evidence": can_review(user),
+        "cooling_off_hours": settings.TRANSFER_COOLING_OFF_HOURS,
         "is_open": open_,
         "is_expired": open_ and not actionable,
         "can_operate": can_operate,
         "can_cancel": can_cancel,
         "can_revoke": can_cancel,  # revoking a consent takes the same authority as cancelling
         "missing_parties": [ConsentParty(party).label for party in missing],
-        "holder_missing": ConsentParty.CURRENT_HOLDER in missing,
+        "capturable_parties": capturable,
+        "holder_missing": ConsentParty.CURRENT_HOLDER in capturable,
         "live_code_usable": live_code is not None and live_code.expires_at > now,
-        "in_person_form": ConsentInPersonForm(prefix=IN_PERSON, parties=missing),
-        "signed_form_form": ConsentSignedFormForm(prefix=SIGNED, parties=missing),
+        "in_person_form": ConsentInPersonForm(prefix=IN_PERSON, parties=capturable),
+        "signed_form_form": ConsentSignedFormForm(prefix=SIGNED, parties=capturable),
         "send_code_form": TransferReasonForm(prefix=SEND_CODE),
         "verify_form": ConsentCodeVerifyForm(prefix=VERIFY_CODE),
         "cancel_form": TransferReasonForm(prefix=CANCEL),
@@ -231,6 +260,26 @@ def consent_signed_form_download(request, pk: int, consent_id: int):
     return response
 
 
+@login_required
+def consent_document_photo(request, pk: int, consent_id: int):
+    """The photo of a holder's document is opened only by reviewers (auditors and
+    administrators), streamed here, never from a public media URL: the branch staff
+    who could misuse it have no need to see it again."""
+    if not can_review(request.user):
+        raise PermissionDenied("Only reviewers open the photo of a document shown.")
+    transfer = selectors.transfer_detail(pk=pk)
+    consent = selectors.transfer_consent(transfer=transfer, pk=consent_id) if transfer else None
+    if consent is None or not consent.document_photo:
+        raise Http404("No document photo for this consent.")
+    try:
+        handle = consent.document_photo.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The document photo is missing from storage.") from exc
+    response = FileResponse(handle, as_attachment=True, filename=os.path.basename(consent.document_photo.name))
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 # --- Consent and request actions (POST, redirect back) -----------------------------
 
 
@@ -238,7 +287,7 @@ def consent_signed_form_download(request, pk: int, consent_id: int):
 @require_POST
 def consent_in_person(request, pk: int):
     transfer = _transfer_or_403(request, pk)
-    form = ConsentInPersonForm(request.POST, prefix=IN_PERSON)
+    form = ConsentInPersonForm(request.POST, request.FILES, prefix=IN_PERSON)
 
     def perform(data):
         consent = services.consent_record_in_person(
@@ -246,10 +295,14 @@ def consent_in_person(request, pk: int):
             party=data["party"],
             document_type=data["document_type"],
             document_number=data["document_number"],
+            document_photo=data.get("document_photo"),
             actor=request.user,
             reason=data["reason"],
         )
-        return f"Consent of the {consent.get_party_display().lower()} recorded (identity document checked)."
+        done = f"Consent of the {consent.get_party_display().lower()} recorded (identity document checked)."
+        if consent.needs_confirmation:
+            done += " It counts once a second employee of the branch confirms the check."
+        return done
 
     return _post_action(request, transfer, form, perform, what="Consent in person", back="numbers:transfer_detail")
 
@@ -318,6 +371,22 @@ def consent_revoke(request, pk: int, consent_id: int):
         return f"Consent of the {consent.get_party_display().lower()} revoked."
 
     return _post_action(request, transfer, form, perform, what="Revocation", back="numbers:transfer_detail")
+
+
+@login_required
+@require_POST
+def consent_confirm(request, pk: int, consent_id: int):
+    transfer = _transfer_or_403(request, pk)
+    consent = selectors.transfer_consent(transfer=transfer, pk=consent_id)
+    if consent is None:
+        raise Http404("No such consent on this request.")
+    form = TransferReasonForm(request.POST, prefix=_confirm_prefix(consent.pk))
+
+    def perform(data):
+        services.transfer_confirm_consent(consent=consent, actor=request.user, reason=data["reason"])
+        return f"You confirmed the check of the {consent.get_party_display().lower()}'s consent; the holder is told."
+
+    return _post_action(request, transfer, form, perform, what="Confirmation", back="numbers:transfer_detail")
 
 
 @login_required
@@ -391,6 +460,11 @@ def transfer_approve(request, pk: int):
 
     def perform(data):
         done = services.transfer_approve(request=transfer, actor=request.user, reason=data["reason"])
+        if done.state != TransferState.EXECUTED:
+            return (
+                f"First approval of {done.reference} recorded. A high risk flag: a second supervisor must approve "
+                "before the number passes."
+            )
         return (
             f"Transfer request {done.reference} approved: {done.number.msisdn} is now held by "
             f"{done.to_subscriber.full_name}."

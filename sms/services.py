@@ -65,8 +65,9 @@ def sms_send(
     return message
 
 
-def _handset_text(message: SmsMessage) -> str:
-    """The text as the handset receives it: the body with its code unmasked."""
+def handset_text(message: SmsMessage) -> str:
+    """The text as the handset receives it: the body with its code unmasked (for the
+    gateway call, and for the demo, which plays the holder's handset)."""
     if not message.sealed_secret:
         return message.body
     return message.body.replace(SECRET_MASK, unseal(message.sealed_secret), 1)
@@ -79,7 +80,7 @@ def sms_deliver(*, message_id: int) -> Outcome:
     attempt the portal makes; a retry in between still has it."""
 
     def send(message: SmsMessage) -> None:
-        text = _handset_text(message)
+        text = handset_text(message)
         if message.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
             message.sealed_secret = ""
         sms = Sms(to=message.to_msisdn, body=text, purpose=message.purpose, reference=f"sms-{message.pk}")

@@ -3,7 +3,10 @@ so test data obeys the same rules as real data."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import factory
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from numbers import services
 from numbers.choices import ConsentParty, IdentityDocumentType, NumberStatus
@@ -78,23 +81,50 @@ def transfer_request(*, actor, branch, number=None, new_subscriber=None, reason:
     )
 
 
-def consent_in_person(request, party: str, *, actor, reason: str = "identity checked at the counter"):
-    """Record ``party``'s consent with the identity document on record."""
+# The smallest PNG a document photo can be: the services check the first bytes.
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def document_photo(name: str = "document.png") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, PNG_BYTES, content_type="image/png")
+
+
+def consent_in_person(request, party: str, *, actor, reason: str = "identity checked at the counter", photo=True):
+    """Record ``party``'s consent with the identity document on record (with a photo
+    of it for the holder; that consent counts only once ``confirm_consent`` ran)."""
     subscriber = request.from_holder if party == ConsentParty.CURRENT_HOLDER else request.to_subscriber
     return services.consent_record_in_person(
         request=request,
         party=party,
         document_type=subscriber.id_document_type,
         document_number=document_of(subscriber),
+        document_photo=document_photo() if photo and party == ConsentParty.CURRENT_HOLDER else None,
         actor=actor,
         reason=reason,
     )
 
 
+HOLDER_CODE = 424242
+
+
+def consent_by_code(request, *, actor, reason: str = "holder read back the code sent to the number"):
+    """The holder's consent by the one-time code sent to the number. The test plays
+    the holder's handset: it fixes the code drawn (the outbox keeps it masked)."""
+    with mock.patch("secrets.randbelow", return_value=HOLDER_CODE):
+        services.consent_code_send(request=request, actor=actor, reason="holder present with the SIM")
+    return services.consent_code_verify(request=request, code=f"{HOLDER_CODE:06d}", actor=actor, reason=reason)
+
+
+def confirm_consent(consent, *, actor, reason: str = "saw the holder and the document myself"):
+    """A second employee of the branch confirms the check of the holder's consent."""
+    return services.transfer_confirm_consent(consent=consent, actor=actor, reason=reason)
+
+
 def transfer_awaiting_approval(*, actor, branch, **kwargs):
-    """A request with both consents captured by ``actor`` (so ``actor`` cannot approve it)."""
+    """A request with both consents captured by ``actor`` (so ``actor`` cannot approve
+    it): the holder's by the code sent to the number, the new subscriber's in person."""
     request = transfer_request(actor=actor, branch=branch, **kwargs)
-    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=actor)
+    consent_by_code(request, actor=actor)
     consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=actor)
     request.refresh_from_db()
     return request

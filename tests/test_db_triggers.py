@@ -7,9 +7,23 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from numbers import services
-from numbers.choices import HoldingEndReason, HoldingStartReason, NumberStatus, TransferState
+from numbers.choices import (
+    ConsentMethod,
+    ConsentParty,
+    HoldingEndReason,
+    HoldingStartReason,
+    NumberStatus,
+    TransferState,
+)
 from numbers.demo import withdraw_as_lifecycle
-from numbers.models import Holding, MobileNumber, TransferRequest, service_write_scope
+from numbers.models import (
+    ConsentCode,
+    Holding,
+    MobileNumber,
+    TransferConsent,
+    TransferRequest,
+    service_write_scope,
+)
 from tests.factories import SubscriberFactory, number_in_state, transfer_awaiting_approval
 
 
@@ -210,6 +224,24 @@ def test_raw_sql_cannot_borrow_an_executed_request(agent_a, supervisor_a, branch
             decided_by=supervisor_a,
             decided_at=now,
             decision_reason="checked",
+        )
+        # The holder's consent by code (the ledger's holder-factor trigger of 0012 asks for it).
+        code = ConsentCode.objects.create(
+            request=request,
+            sent_to=number.msisdn,
+            code_hash="x$y",
+            sent_by=agent_a,
+            expires_at=now + timedelta(minutes=10),
+        )
+        TransferConsent.objects.create(
+            request=request,
+            party=ConsentParty.CURRENT_HOLDER,
+            subscriber=holder,
+            method=ConsentMethod.SMS_CODE,
+            code=code,
+            captured_by=agent_a,
+            captured_at=now,
+            lapses_at=now + timedelta(days=1),
         )
     elsewhere = number_in_state(NumberStatus.AVAILABLE, actor=agent_a, branch=branch_a)
     row = {

@@ -22,7 +22,7 @@ from numbers.choices import ConsentParty
 from staff.models import Suspension
 from staff.personas import demo_password, ensure_persona
 from staff.services import employee_suspend
-from tests.factories import consent_in_person, transfer_request
+from tests.factories import consent_by_code, consent_in_person, transfer_request
 
 pytestmark = pytest.mark.django_db
 
@@ -176,7 +176,7 @@ def test_a_case_page_links_to_the_review_screen_with_its_grounds(
     client, auditor, agent_b, supervisor_a, handler_a, branch_a, holder, newcomer, active
 ):
     request = transfer_request(actor=agent_b, branch=branch_a, number=active, new_subscriber=newcomer)
-    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent_b)
+    consent_by_code(request, actor=agent_b)
     consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent_b)
     request.refresh_from_db()
     ns.transfer_approve(request=request, actor=supervisor_a, reason="Both consents on file")

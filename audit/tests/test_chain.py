@@ -29,7 +29,7 @@ from numbers import services as ns
 from numbers.choices import ConsentParty
 from numbers.models import MobileNumber
 from numbers.services import number_create
-from tests.factories import consent_in_person
+from tests.factories import consent_by_code, consent_in_person
 
 ROOT = Path(__file__).resolve().parents[2]
 History = MobileNumber.history.model
@@ -125,7 +125,7 @@ def test_each_record_links_to_the_one_before_it(admin_user, branch_a):
 
 def test_a_clean_chain_passes_after_a_day_of_work(admin_user, agent_a, supervisor_b, supervisor_a, open_request):
     """Transfers, consents, codes, SMS, users, grants and the access log: every table verifies."""
-    consent_in_person(open_request, ConsentParty.CURRENT_HOLDER, actor=agent_a)
+    consent_by_code(open_request, actor=agent_a)
     consent_in_person(open_request, ConsentParty.NEW_SUBSCRIBER, actor=agent_a)
     open_request.refresh_from_db()
     ns.transfer_approve(request=open_request, actor=supervisor_a, reason="Both consents on file")

@@ -29,7 +29,7 @@ from numbers import services as ns
 from numbers.choices import ConsentParty
 from staff.choices import EmploymentStatus
 from staff.models import Suspension
-from tests.factories import consent_in_person, transfer_request
+from tests.factories import consent_by_code, consent_in_person, transfer_request
 
 User = get_user_model()
 
@@ -77,7 +77,7 @@ def incident_flag(agent_b, supervisor_a, handler_a, branch_a, holder, newcomer, 
     """The incident in miniature: agent_b's wrongful transfer, its complaint (with the
     demo's description) and the handler's flag on agent_b."""
     request = transfer_request(actor=agent_b, branch=branch_a, number=active, new_subscriber=newcomer)
-    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent_b)
+    consent_by_code(request, actor=agent_b)
     consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent_b)
     request.refresh_from_db()
     ns.transfer_approve(request=request, actor=supervisor_a, reason="Both consents on file")

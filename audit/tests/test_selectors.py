@@ -24,7 +24,7 @@ from numbers.choices import ConsentParty, NumberStatus, TransferState
 from numbers.models import MobileNumber, TransferRequest
 from staff.choices import Role
 from staff.services import employee_set_roles
-from tests.factories import SubscriberFactory, consent_in_person, number_in_state, transfer_request
+from tests.factories import SubscriberFactory, consent_by_code, consent_in_person, number_in_state, transfer_request
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def wrongful_transfer(*, agent, supervisor, number, newcomer) -> TransferRequest
     request = transfer_request(
         actor=agent, branch=number.branch, number=number, new_subscriber=newcomer, reason=TRANSFER_REASON
     )
-    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent, reason=CONSENT_REASON)
+    consent_by_code(request, actor=agent, reason=CONSENT_REASON)
     consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent, reason=CONSENT_REASON)
     ns.transfer_approve(request=TransferRequest.objects.get(pk=request.pk), actor=supervisor, reason="looked fine")
     return TransferRequest.objects.get(pk=request.pk)

@@ -532,6 +532,13 @@ def _(fx):
     return Call(lambda: ns.consent_revoke(consent=consent, actor=actor, reason="the holder said no"), actor)
 
 
+@drives("transfer_confirm_consent")
+def _(fx):
+    actor, request = fx("agent_b"), fx("open_request")
+    consent = consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=fx("supervisor_a"))
+    return Call(lambda: ns.transfer_confirm_consent(consent=consent, actor=actor, reason="saw her document"), actor)
+
+
 @drives("transfer_approve")
 def _(fx):
     actor = fx("supervisor_a")

@@ -31,7 +31,7 @@ from numbers.choices import ConsentParty
 from sms.models import SmsMessage
 from staff.choices import Role
 from staff.services import employee_create
-from tests.factories import consent_in_person, transfer_request
+from tests.factories import consent_by_code, consent_in_person, transfer_request
 
 
 def make_employee(username: str, *, roles, branch, admin):
@@ -98,7 +98,7 @@ def bring_to(complaint: Complaint, state: str, *, handler) -> Complaint:
 def wrongful_transfer(*, number, to, agent, supervisor):
     """The number given to ``to`` by a transfer that went through (the incident)."""
     request = transfer_request(actor=agent, branch=number.branch, number=number, new_subscriber=to)
-    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent)
+    consent_by_code(request, actor=agent)
     consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent)
     request.refresh_from_db()
     ns.transfer_approve(request=request, actor=supervisor, reason="looked fine at the time")

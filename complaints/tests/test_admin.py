@@ -37,7 +37,7 @@ from complaints.models import (
 from complaints.selectors import flaggable_changes
 from numbers import services as ns
 from numbers.choices import ConsentParty, NumberStatus
-from tests.factories import SubscriberFactory, consent_in_person, number_in_state, transfer_request
+from tests.factories import SubscriberFactory, consent_by_code, consent_in_person, number_in_state, transfer_request
 from tests.helpers import refused
 
 pytestmark = pytest.mark.django_db
@@ -91,7 +91,7 @@ def case(agent_b, supervisor_a, handler_a, branch_a, holder, newcomer, active):
     the number blocked, a restoration and an offer awaiting approval, a TRC case with
     a response, agent_b flagged."""
     request = transfer_request(actor=agent_b, branch=branch_a, number=active, new_subscriber=newcomer)
-    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent_b)
+    consent_by_code(request, actor=agent_b)
     consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent_b)
     request.refresh_from_db()
     ns.transfer_approve(request=request, actor=supervisor_a, reason="Both consents on file")

@@ -8,14 +8,14 @@ from complaints.selectors import complaint_timeline, flaggable_changes
 from numbers import services as ns
 from numbers.choices import ConsentParty, HoldingEndReason, HoldingStartReason, NumberStatus
 from numbers.models import Holding
-from tests.factories import consent_in_person, transfer_request
+from tests.factories import consent_by_code, consent_in_person, transfer_request
 from tests.helpers import make_supervisor
 
 
 def test_incident(agent_a, agent_b, supervisor_a, handler_a, admin_user, branch_a, holder, newcomer, active):
     # The wrongful handover (in the real case there was no consent; here a transfer was pushed through).
     request = transfer_request(actor=agent_b, branch=branch_a, number=active, new_subscriber=newcomer)
-    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent_b)
+    consent_by_code(request, actor=agent_b)
     consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent_b)
     request.refresh_from_db()
     ns.transfer_approve(request=request, actor=supervisor_a, reason="looked fine")

@@ -7,7 +7,13 @@ import pytest
 from complaints import services as cs
 from complaints.tests.casework import new_complaint
 from numbers.models import TransferRequest
-from numbers.selectors import approval_queue, attach_risk_flags, transfer_risk_flags, with_risk_annotations
+from numbers.selectors import (
+    RiskLevel,
+    approval_queue,
+    attach_risk_flags,
+    transfer_risk_flags,
+    with_risk_annotations,
+)
 from tests.factories import transfer_awaiting_approval
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +36,8 @@ def test_a_number_under_an_open_complaint_is_flagged_until_the_complaint_is_reso
     assert "open_complaint" not in flags(other, supervisor_a)  # another number
     row = with_risk_annotations(TransferRequest.objects.select_related("number", "to_subscriber")).get(pk=transfer.pk)
     flag = next(flag for flag in transfer_risk_flags(row) if flag.code == "open_complaint")
-    assert (flag.label, flag.short) == ("The number is under an open complaint", "Open complaint")
+    assert flag.label.startswith("The number is under an open complaint")
+    assert (flag.short, flag.level) == ("Open complaint", RiskLevel.HIGH)
 
     cs.complaint_acknowledge(complaint=complaint, actor=handler_a, reason="called back")
     assert "open_complaint" in flags(transfer, supervisor_a)
@@ -43,4 +50,17 @@ def test_a_number_under_an_open_complaint_is_flagged_until_the_complaint_is_reso
     assert "open_complaint" in flags(transfer, supervisor_a)
     cs.complaint_resolve(complaint=complaint, actor=handler_a, reason="settled")
     cs.complaint_close(complaint=complaint, actor=supervisor_a, reason="done")
+    assert "open_complaint" not in flags(transfer, supervisor_a)
+
+
+def test_an_open_complaint_by_the_holder_about_anything_is_flagged(agent_a, handler_a, supervisor_a, branch_a):
+    """A holder in a dispute with the operator (a bill, say) is a reason to look twice."""
+    transfer = transfer_awaiting_approval(actor=agent_a, branch=branch_a)
+    complaint = new_complaint(actor=handler_a, complainant=transfer.from_holder, branch=branch_a)
+    [row] = attach_risk_flags(approval_queue(user=supervisor_a).filter(pk=transfer.pk))
+    flag = next(flag for flag in row.risk_flags if flag.code == "open_complaint")
+    assert flag.label.startswith("The holder has an open complaint") and flag.is_high
+    cs.complaint_acknowledge(complaint=complaint, actor=handler_a, reason="called back")
+    cs.complaint_investigate(complaint=complaint, actor=handler_a, reason="looking")
+    cs.complaint_resolve(complaint=complaint, actor=handler_a, reason="refunded")
     assert "open_complaint" not in flags(transfer, supervisor_a)

@@ -24,7 +24,14 @@ from numbers.choices import ConsentParty, IdentityDocumentType, NumberStatus
 from numbers.models import MobileNumber, Subscriber
 from staff.choices import Role
 from staff.services import employee_create
-from tests.factories import SubscriberFactory, consent_in_person, document_of, number_in_state, transfer_request
+from tests.factories import (
+    SubscriberFactory,
+    consent_by_code,
+    consent_in_person,
+    document_of,
+    number_in_state,
+    transfer_request,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +59,7 @@ def national(number) -> str:
 def wrongly_transferred(number, *, to, agent, supervisor):
     """The incident's handover: a transfer pushed through by ``agent``, approved by ``supervisor``."""
     request = transfer_request(actor=agent, branch=number.branch, number=number, new_subscriber=to)
-    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent)
+    consent_by_code(request, actor=agent)
     consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent)
     request.refresh_from_db()
     ns.transfer_approve(request=request, actor=supervisor, reason="looked fine")

@@ -6,6 +6,15 @@ sent to the number itself, or a signed form), and a supervisor with authority
 over the branch, who neither asked nor captured a consent, approves it. Every
 rule is checked again at approval, under a row lock on the number: what was true
 when the request was made may not be true any more (Fineract's lesson).
+
+The holder's consent must come from a factor staff cannot produce alone. The
+default is the one-time code sent to the number itself. In person (SIM lost or
+broken) or by signed form, staff hold every piece of the evidence (the document
+number is on the holder's record), so such a consent counts only once a second
+employee of the branch, neither the requester nor the capturer, confirmed the
+check (with a photo of the document shown, for in person), and the request is
+not approved before the cooling-off after the holder's SMS notice has run.
+A request with a "high" risk flag needs two supervisors.
 """
 
 from __future__ import annotations
@@ -47,10 +56,12 @@ from ..models import (
     TransferLock,
     TransferRequest,
     mask_document_number,
+    needs_confirmation,
     normalize_document_number,
     service_write_scope,
 )
 from ..msisdn import format_msisdn
+from ..selectors import cooling_off_ends, transfer_risk_flags_now
 from .inventory import _assert_ledger_matches, _end_holding, _require_branch_perm, _require_working, _start_holding
 
 # --- Small helpers --------------------------------------------------------------
@@ -99,18 +110,34 @@ def _standing_consents(request: TransferRequest, now: datetime) -> dict[str, Tra
     return {consent.party: consent for consent in consents}
 
 
+def _given_consents(request: TransferRequest, now: datetime) -> dict[str, TransferConsent]:
+    """Given and not lapsed, confirmed or not: what takes each party's slot."""
+    consents = TransferConsent.objects.given(now).filter(request=request)
+    return {consent.party: consent for consent in consents}
+
+
 def _sync_state(request: TransferRequest, *, actor, reason: str, now: datetime) -> None:
-    """An open request awaits approval exactly while both consents stand."""
+    """An open request awaits approval exactly while both consents stand. A first
+    approval was given to the consents then standing: when one stops standing, it
+    is void and both approvals are needed again."""
     standing = _standing_consents(request, now)
     wanted = (
         TransferState.AWAITING_APPROVAL
         if {ConsentParty.CURRENT_HOLDER, ConsentParty.NEW_SUBSCRIBER} <= set(standing)
         else TransferState.AWAITING_CONSENT
     )
+    fields = []
     if request.state != wanted:
         request.state = wanted
+        fields.append("state")
+    if wanted == TransferState.AWAITING_CONSENT and request.first_approved_by_id is not None:
+        request.first_approved_by = None
+        request.first_approved_at = None
+        request.first_approval_reason = ""
+        fields += ["first_approved_by", "first_approved_at", "first_approval_reason"]
+    if fields:
         stamp_change(request, actor=actor, reason=reason)
-        request.save(update_fields=["state"])
+        request.save(update_fields=fields)
 
 
 def _document_matches(subscriber: Subscriber, document_type: str, shown: str) -> bool:
@@ -305,17 +332,47 @@ def close_open_transfers(*, number: MobileNumber, actor, reason: str, now: datet
 # --- Consents -------------------------------------------------------------------
 
 
-def _check_consent_capture(request: TransferRequest, party: str, actor, now: datetime) -> Subscriber:
+def _check_consent_capture(request: TransferRequest, party: str, actor, now: datetime, *, method: str) -> Subscriber:
     _require_branch_perm(actor, ("operate_branch",), request.branch_id, "record consents")
     _require_open(request, now)
     subscriber = _party_subscriber(request, party)
-    if party in _standing_consents(request, now):
+    given = _given_consents(request, now)
+    if party in given:
         raise ValidationError(
             "The %(party)s has already consented to %(ref)s.",
             params={"party": ConsentParty(party).label.lower(), "ref": request.reference},
             code="already_consented",
         )
+    other_party = ConsentParty.NEW_SUBSCRIBER if party == ConsentParty.CURRENT_HOLDER else ConsentParty.CURRENT_HOLDER
+    other = given.get(other_party)
+    if other is not None and _one_employee_vouches_for_both(party, method, other, actor.pk):
+        raise ValidationError(
+            "You captured the %(other)s's consent to %(ref)s: another employee of the branch must capture "
+            "the %(party)s's. One employee never vouches for both parties.",
+            params={
+                "other": other.get_party_display().lower(),
+                "party": ConsentParty(party).label.lower(),
+                "ref": request.reference,
+            },
+            code="both_consents_one_employee",
+        )
     return subscriber
+
+
+def _one_employee_vouches_for_both(party: str, method: str, other: TransferConsent, actor_id: int) -> bool:
+    """Whether recording this consent would leave one employee the only witness of both.
+
+    The exception is the holder's one-time code sent to the number: there the
+    employee only types what the holder's SIM received, a factor they cannot
+    produce, so the holder's consent does not rest on that employee's word. Every
+    other pairing (in person, signed form) would let one employee who knows the
+    holder's document number make both consents up alone: refused. The approval
+    re-checks it (``transfer_approval_blockers``).
+    """
+    if other.captured_by_id != actor_id:
+        return False
+    holder_method = method if party == ConsentParty.CURRENT_HOLDER else other.method
+    return holder_method != ConsentMethod.SMS_CODE
 
 
 def _retire_lapsed_consent(request: TransferRequest, party: str, *, actor, now: datetime) -> None:
@@ -349,13 +406,18 @@ def consent_record_in_person(
     document_number: str,
     actor,
     reason: str,
+    document_photo: File | None = None,
     note: str = "",
 ) -> TransferConsent:
-    """The party stands at the counter; the document shown must be the one on record."""
+    """The party stands at the counter; the document shown must be the one on record.
+
+    For the holder (SIM lost or broken) a photo of the document shown is required
+    and kept as evidence only reviewers open; the consent counts only once a second
+    employee confirms the check (``transfer_confirm_consent``)."""
     reason = require_reason(reason)
     now = timezone.now()
     request = _locked_request(request)
-    subscriber = _check_consent_capture(request, party, actor, now)
+    subscriber = _check_consent_capture(request, party, actor, now, method=ConsentMethod.IN_PERSON)
     shown = normalize_document_number(document_number)
     if not shown:
         raise ValidationError("Enter the number of the identity document shown.", code="document_required")
@@ -365,6 +427,11 @@ def consent_record_in_person(
             params={"name": subscriber.full_name},
             code="document_mismatch",
         )
+    if party == ConsentParty.CURRENT_HOLDER:
+        _check_upload(
+            document_photo, what="photo of the document shown", kinds=PHOTO_KINDS, described="a JPEG or PNG image"
+        )
+        document_photo.name = f"{uuid.uuid4().hex}.{_upload_kind(document_photo)}"
     consent = TransferConsent(
         request=request,
         party=party,
@@ -372,6 +439,7 @@ def consent_record_in_person(
         method=ConsentMethod.IN_PERSON,
         document_type=document_type,
         document_reference=mask_document_number(shown),
+        document_photo=document_photo if party == ConsentParty.CURRENT_HOLDER else "",
         captured_by=actor,
         captured_at=now,
         lapses_at=_consent_lapses_at(request, now),
@@ -384,14 +452,16 @@ def consent_record_in_person(
 def consent_record_signed_form(
     *, request: TransferRequest, party: str, signed_form: File, actor, reason: str, note: str = ""
 ) -> TransferConsent:
-    """A form signed by the party, scanned and uploaded; kept as evidence."""
+    """A form signed by the party, scanned and uploaded; kept as evidence. The
+    requester can upload anything, so the holder's form counts only once a second
+    employee confirms it (``transfer_confirm_consent``)."""
     reason = require_reason(reason)
     now = timezone.now()
     request = _locked_request(request)
-    subscriber = _check_consent_capture(request, party, actor, now)
-    _check_signed_form(signed_form)
+    subscriber = _check_consent_capture(request, party, actor, now, method=ConsentMethod.SIGNED_FORM)
+    _check_upload(signed_form, what="signed form", kinds=SIGNED_FORM_SIGNATURES, described="a PDF, JPEG or PNG scan")
     # A random name: the uploader's file name may itself carry personal data.
-    signed_form.name = f"{uuid.uuid4().hex}.{_signed_form_kind(signed_form)}"
+    signed_form.name = f"{uuid.uuid4().hex}.{_upload_kind(signed_form)}"
     consent = TransferConsent(
         request=request,
         party=party,
@@ -406,25 +476,29 @@ def consent_record_signed_form(
     return _save_consent(consent, request, actor=actor, reason=reason, now=now)
 
 
-# What a scanned consent form may be: its first bytes must say so, whatever its name claims.
+# What a scanned consent form or a document photo may be: its first bytes must say
+# so, whatever its name claims.
 SIGNED_FORM_SIGNATURES: dict[str, bytes] = {"pdf": b"%PDF-", "png": b"\x89PNG\r\n\x1a\n", "jpg": b"\xff\xd8\xff"}
+PHOTO_KINDS: dict[str, bytes] = {"png": SIGNED_FORM_SIGNATURES["png"], "jpg": SIGNED_FORM_SIGNATURES["jpg"]}
 SIGNED_FORM_MAX_BYTES = 10 * 1024 * 1024
 
 
-def _signed_form_kind(upload: File) -> str | None:
+def _upload_kind(upload: File, kinds: dict[str, bytes] = SIGNED_FORM_SIGNATURES) -> str | None:
     upload.seek(0)
     head = upload.read(8)
     upload.seek(0)
-    return next((kind for kind, magic in SIGNED_FORM_SIGNATURES.items() if head.startswith(magic)), None)
+    return next((kind for kind, magic in kinds.items() if head.startswith(magic)), None)
 
 
-def _check_signed_form(upload: File | None) -> None:
+def _check_upload(upload: File | None, *, what: str, kinds: dict[str, bytes], described: str) -> None:
     if not upload or not getattr(upload, "size", 0):
-        raise ValidationError("Upload the signed consent form.", code="form_required")
+        raise ValidationError("Upload the %(what)s.", params={"what": what}, code="form_required")
     if upload.size > SIGNED_FORM_MAX_BYTES:
-        raise ValidationError("The signed form is larger than 10 MB.", code="form_too_large")
-    if _signed_form_kind(upload) is None:
-        raise ValidationError("The signed form must be a PDF, JPEG or PNG scan.", code="form_kind")
+        raise ValidationError("The %(what)s is larger than 10 MB.", params={"what": what}, code="form_too_large")
+    if _upload_kind(upload, kinds) is None:
+        raise ValidationError(
+            "The %(what)s must be %(described)s.", params={"what": what, "described": described}, code="form_kind"
+        )
 
 
 def _hash_code(code: str, salt: str) -> str:
@@ -462,7 +536,7 @@ def consent_code_send(*, request: TransferRequest, actor, reason: str) -> Consen
     reason = require_reason(reason)
     now = timezone.now()
     request = _locked_request(request)
-    _check_consent_capture(request, ConsentParty.CURRENT_HOLDER, actor, now)
+    _check_consent_capture(request, ConsentParty.CURRENT_HOLDER, actor, now, method=ConsentMethod.SMS_CODE)
     number = request.number
     if number.status != NumberStatus.ACTIVE or number.holder_id != request.from_holder_id:
         raise ValidationError(
@@ -520,7 +594,7 @@ def consent_code_verify(*, request: TransferRequest, code: str, actor, reason: s
 def _consent_code_check(*, request: TransferRequest, code: str, actor, reason: str):
     now = timezone.now()
     request = _locked_request(request)
-    _check_consent_capture(request, ConsentParty.CURRENT_HOLDER, actor, now)
+    _check_consent_capture(request, ConsentParty.CURRENT_HOLDER, actor, now, method=ConsentMethod.SMS_CODE)
     challenge = (
         ConsentCode.objects.select_for_update()
         .filter(request=request, used_at__isnull=True, superseded_at__isnull=True)
@@ -588,6 +662,68 @@ def consent_revoke(*, consent: TransferConsent, actor, reason: str) -> TransferC
     return consent
 
 
+@audited
+def transfer_confirm_consent(*, consent: TransferConsent, actor, reason: str) -> TransferConsent:
+    """A second employee of the branch confirms the check of the holder's consent
+    taken in person or by signed form; only then does it count.
+
+    Staff can produce that evidence alone (the document number is on the holder's
+    record, a form can be signed by anyone), so it takes a colleague who neither
+    asked for the transfer nor captured the consent, named and dated on the row.
+    The holder is told by SMS, on the number and the contact number.
+    """
+    reason = require_reason(reason)
+    now = timezone.now()
+    request = _locked_request(consent.request)
+    _require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "confirm consents")
+    _require_open(request, now)
+    consent = TransferConsent.objects.select_for_update().get(pk=consent.pk, request=request)
+    if actor.is_superuser:
+        raise PermissionDenied(
+            "Superuser accounts do not confirm consents: the confirmation is a named colleague's accountable duty."
+        )
+    if not consent.is_given(now):
+        raise ValidationError("This consent was revoked or has lapsed: nothing to confirm.", code="not_given")
+    if not needs_confirmation(consent.party, consent.method):
+        raise ValidationError(
+            "Only the holder's consent in person or by signed form needs a second employee's confirmation.",
+            code="no_confirmation_needed",
+        )
+    if consent.confirmed_at is not None:
+        raise ValidationError("This consent was already confirmed.", code="already_confirmed")
+    if actor.pk == consent.captured_by_id:
+        raise ValidationError(
+            "You captured this consent: another employee of the branch must confirm it.", code="confirm_own"
+        )
+    if actor.pk == request.requested_by_id:
+        raise ValidationError(
+            "You made this request: another employee of the branch must confirm the holder's consent.",
+            code="confirm_own_request",
+        )
+    if consent.method == ConsentMethod.IN_PERSON and not consent.document_photo:
+        raise ValidationError(
+            "No photo of the document shown is on file: record the consent again with the photo.", code="no_photo"
+        )
+    consent.confirmed_by = actor
+    consent.confirmed_at = now
+    stamp_change(consent, actor=actor, reason=reason)
+    with service_write_scope():
+        consent.save()
+        _sync_state(request, actor=actor, reason=reason, now=now)
+    ends = cooling_off_ends(request)
+    _tell_subscriber(
+        request.from_holder,
+        via_number=request.number.msisdn,
+        purpose=SmsPurpose.TRANSFER_REQUESTED,
+        body=(
+            f"Your consent to transfer {format_msisdn(request.number.msisdn)} (ref {request.reference}) was recorded "
+            f"at a branch {consent.get_method_display().split(',')[0].lower()}. It cannot be approved before "
+            f"{timezone.localtime(ends or now):%d %b %Y %H:%M}. If this was not you, call 1777 or visit a branch."
+        ),
+    )
+    return consent
+
+
 # --- The four-eyes decision -----------------------------------------------------
 
 
@@ -612,15 +748,43 @@ def transfer_approval_blockers(*, request: TransferRequest, actor, now: datetime
         blockers.append("The request has expired.")
     if request.requested_by_id == actor.pk:
         blockers.append("You made this request: another supervisor must approve it.")
-    standing = _standing_consents(request, now)
+    if request.first_approved_by_id == actor.pk:
+        blockers.append("You gave the first approval: a second supervisor must give the second.")
+    given = _given_consents(request, now)
     for party, label in ConsentParty.choices:
-        consent = standing.get(party)
+        consent = given.get(party)
         if consent is None:
             blockers.append(f"No standing consent from the {label.lower()} (missing, revoked or lapsed).")
-        elif consent.captured_by_id == actor.pk:
+            continue
+        if not consent.is_standing(now):
+            blockers.append(
+                f"The {label.lower()}'s consent ({consent.get_method_display().lower()}) awaits a second employee's "
+                "confirmation of the check."
+            )
+        if consent.captured_by_id == actor.pk:
             blockers.append(f"You captured the {label.lower()}'s consent: another supervisor must approve.")
-        elif consent.subscriber_id != _party_subscriber(request, party).pk:
+        if consent.confirmed_by_id == actor.pk:
+            blockers.append(f"You confirmed the {label.lower()}'s consent: another supervisor must approve.")
+        if consent.subscriber_id != _party_subscriber(request, party).pk:
             blockers.append(f"The {label.lower()}'s consent was given by somebody else.")
+    holder = given.get(ConsentParty.CURRENT_HOLDER)
+    newcomer = given.get(ConsentParty.NEW_SUBSCRIBER)
+    if (
+        holder
+        and newcomer
+        and _one_employee_vouches_for_both(holder.party, holder.method, newcomer, holder.captured_by_id)
+    ):
+        blockers.append("One employee captured both parties' consents: one of them must be taken again by another.")
+    if holder and holder.needs_confirmation:
+        ends = cooling_off_ends(request)
+        if ends is None:
+            blockers.append("The holder was never told of this request by SMS: it cannot be approved.")
+        elif ends > now:
+            blockers.append(
+                f"Cooling-off: the holder's consent was not the code sent to the number, so no approval before "
+                f"{timezone.localtime(ends):%d %b %Y %H:%M} ({settings.TRANSFER_COOLING_OFF_HOURS} hours after the "
+                "holder's SMS notice)."
+            )
     if number.status != NumberStatus.ACTIVE:
         blockers.append(f"The number is {number.get_status_display().lower()}, not active.")
     if number.holder_id != request.from_holder_id:
@@ -635,7 +799,12 @@ def transfer_approval_blockers(*, request: TransferRequest, actor, now: datetime
 @audited
 def transfer_approve(*, request: TransferRequest, actor, reason: str) -> TransferRequest:
     """Execute a transfer in one transaction: close the old holding, open the new one
-    (linked to this request), change the number's holder, record who and why."""
+    (linked to this request), change the number's holder, record who and why.
+
+    A request with a "high" risk flag (read fresh, under the lock) needs two
+    supervisors: the first call records the first approval and leaves the request
+    awaiting the second, which another supervisor gives; the returned request's
+    state says which happened."""
     reason = require_reason(reason)
     now = timezone.now()
     _require_working(actor)
@@ -649,6 +818,10 @@ def transfer_approve(*, request: TransferRequest, actor, reason: str) -> Transfe
     blockers = transfer_approval_blockers(request=request, actor=actor, now=now)
     if blockers:
         raise ValidationError(blockers, code="approval_refused")
+    if request.first_approved_by_id is None:
+        high = [flag for flag in transfer_risk_flags_now(transfer=request, now=now) if flag.is_high]
+        if high or request.second_approval_required:
+            return _record_first_approval(request, high, actor=actor, reason=reason, now=now)
 
     with service_write_scope():
         request.state = TransferState.EXECUTED
@@ -690,6 +863,18 @@ def transfer_approve(*, request: TransferRequest, actor, reason: str) -> Transfe
         purpose=SmsPurpose.TRANSFER_EXECUTED,
         body=f"{shown} is now yours (ref {request.reference}). Keep it active with a top-up at least every 90 days.",
     )
+    return request
+
+
+def _record_first_approval(request: TransferRequest, high: list, *, actor, reason: str, now: datetime):
+    request.second_approval_required = True
+    request.first_approved_by = actor
+    request.first_approved_at = now
+    flagged = "; ".join(flag.short for flag in high) or "a high risk flag seen at an earlier approval"
+    request.first_approval_reason = f"{reason} (second approval needed: {flagged})"
+    stamp_change(request, actor=actor, reason=request.first_approval_reason)
+    with service_write_scope():
+        request.save()
     return request
 
 

@@ -26,7 +26,7 @@ from numbers.choices import (
 from numbers.demo import withdraw_as_lifecycle
 from numbers.exceptions import DeletionRefused, GuardedFieldChange, HolderChangeRefused
 from numbers.models import Branch, Holding, MobileNumber, Subscriber, TransferRequest, service_write_scope
-from tests.factories import MobileNumberFactory, SubscriberFactory, consent_in_person, number_in_state
+from tests.factories import MobileNumberFactory, SubscriberFactory, consent_by_code, consent_in_person, number_in_state
 from tests.helpers import refused
 from tests.snapshots import number_snapshot
 
@@ -542,7 +542,7 @@ def test_deletion_through_a_relation_is_refused(evidence):
 def consented(active, agent_a, other):
     """A request to give ``active`` to ``other`` with both consents: only approval is missing."""
     request = services.transfer_create(number=active, new_subscriber=other, actor=agent_a, reason="sold to a friend")
-    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent_a)
+    consent_by_code(request, actor=agent_a)
     consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent_a)
     request.refresh_from_db()
     assert request.state == TransferState.AWAITING_APPROVAL

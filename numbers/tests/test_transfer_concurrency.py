@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from numbers import services
 from numbers.choices import ConsentParty, HoldingStartReason, NumberStatus, TransferState
 from numbers.models import Holding, MobileNumber, TransferRequest
-from tests.factories import SubscriberFactory, consent_in_person, number_in_state
+from tests.factories import SubscriberFactory, consent_by_code, consent_in_person, number_in_state
 from tests.helpers import make_supervisor, race
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
@@ -20,7 +20,7 @@ def test_two_supervisors_approving_at_once_execute_one_transfer(admin_user, agen
     number = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a)
     holder, newcomer = number.holder, SubscriberFactory()
     request = services.transfer_create(number=number, new_subscriber=newcomer, actor=agent_a, reason="gift")
-    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent_b)
+    consent_by_code(request, actor=agent_b)
     consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent_b)
 
     outcomes = race(

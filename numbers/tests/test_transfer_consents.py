@@ -16,7 +16,14 @@ from numbers import services
 from numbers.choices import ConsentMethod, ConsentParty, IdentityDocumentType, NumberStatus, TransferState
 from numbers.models import ConsentCode, TransferConsent, TransferRequest
 from sms.choices import SmsPurpose
-from tests.factories import SubscriberFactory, document_of, number_in_state
+from tests.factories import (
+    SubscriberFactory,
+    confirm_consent,
+    consent_by_code,
+    document_of,
+    document_photo,
+    number_in_state,
+)
 from tests.helpers import (
     back_date,
     code_sent_to,
@@ -36,12 +43,15 @@ def subscriber_of(request, party):
 
 
 def in_person(request, party, actor, *, document_type=None, document_number=None, reason="documents checked"):
+    """The holder's comes with a photo of the document (its confirmation is tested
+    in test_transfer_second_check)."""
     subscriber = subscriber_of(request, party)
     return services.consent_record_in_person(
         request=request,
         party=party,
         document_type=document_type if document_type is not None else subscriber.id_document_type,
         document_number=document_number if document_number is not None else document_of(subscriber),
+        document_photo=document_photo() if party == HOLDER else None,
         actor=actor,
         reason=reason,
     )
@@ -134,16 +144,19 @@ def test_staff_without_counter_authority_on_the_branch_capture_no_consent(reques
 # --- One consent per party, and the request's state ----------------------------------------
 
 
-def test_the_request_awaits_approval_exactly_while_both_consents_stand(agent_b, open_request):
+def test_the_request_awaits_approval_exactly_while_both_consents_stand(agent_a, agent_b, open_request):
     assert state_of(open_request) == TransferState.AWAITING_CONSENT
-    holder_consent = in_person(open_request, HOLDER, agent_b)
+    holder_consent = consent_by_code(open_request, actor=agent_b)
     assert state_of(open_request) == TransferState.AWAITING_CONSENT
     in_person(open_request, NEWCOMER, agent_b)
     assert state_of(open_request) == TransferState.AWAITING_APPROVAL
 
     services.consent_revoke(consent=holder_consent, actor=agent_b, reason="holder changed their mind")
     assert state_of(open_request) == TransferState.AWAITING_CONSENT
-    in_person(open_request, HOLDER, agent_b, reason="holder agrees after all")
+    # In person, the holder's consent stands only once a second employee confirms it.
+    again = in_person(open_request, HOLDER, agent_a, reason="holder came in: her SIM is broken")
+    assert state_of(open_request) == TransferState.AWAITING_CONSENT
+    confirm_consent(again, actor=agent_b, reason="holder agrees after all")
     assert state_of(open_request) == TransferState.AWAITING_APPROVAL
     record = open_request.history.first()
     assert (record.history_user, record.history_change_reason) == (agent_b, "holder agrees after all")
@@ -273,13 +286,13 @@ def test_a_signed_form_is_stored_under_a_random_name(
 # --- Lapse ------------------------------------------------------------------------------------
 
 
-def test_consent_lapses_after_the_configured_hours(agent_b, open_request, settings):
+def test_consent_lapses_after_the_configured_hours(agent_a, agent_b, open_request, settings):
     consent = in_person(open_request, HOLDER, agent_b)
     assert settings.TRANSFER_CONSENT_VALID_HOURS == 72
     assert consent.lapses_at - consent.captured_at == timedelta(hours=72)
 
     settings.TRANSFER_CONSENT_VALID_HOURS = 5
-    consent = in_person(open_request, NEWCOMER, agent_b)
+    consent = in_person(open_request, NEWCOMER, agent_a)
     assert consent.lapses_at - consent.captured_at == timedelta(hours=5)
 
 
@@ -292,7 +305,7 @@ def test_consent_never_outlasts_its_request(agent_a, agent_b, active, newcomer):
 
 
 def test_a_lapsed_consent_stops_standing_and_may_be_given_again(agent_b, supervisor_a, open_request):
-    holder_consent = in_person(open_request, HOLDER, agent_b)
+    holder_consent = consent_by_code(open_request, actor=agent_b)
     in_person(open_request, NEWCOMER, agent_b)
     assert services.transfer_approval_blockers(request=open_request, actor=supervisor_a) == []
 
@@ -303,7 +316,7 @@ def test_a_lapsed_consent_stops_standing_and_may_be_given_again(agent_b, supervi
         "No standing consent from the current holder (missing, revoked or lapsed)."
     ]
 
-    renewed = in_person(open_request, HOLDER, agent_b, reason="holder confirms again")
+    renewed = consent_by_code(open_request, actor=agent_b, reason="holder confirms again")
     assert renewed.is_standing()
     # The lapsed consent stays on record, closed with why.
     lapsed = TransferConsent.objects.get(pk=holder_consent.pk)
@@ -319,7 +332,7 @@ def test_a_lapsed_consent_stops_standing_and_may_be_given_again(agent_b, supervi
 @pytest.mark.parametrize("persona", ["agent_a", "agent_b", "supervisor_a"])
 def test_consent_is_revoked_before_approval(request, persona, agent_b, open_request):
     actor = request.getfixturevalue(persona)
-    consent = in_person(open_request, HOLDER, agent_b)
+    consent = consent_by_code(open_request, actor=agent_b)
     in_person(open_request, NEWCOMER, agent_b)
 
     services.consent_revoke(consent=consent, actor=actor, reason="holder phoned to withdraw")
@@ -335,7 +348,7 @@ def test_consent_is_revoked_before_approval(request, persona, agent_b, open_requ
 def test_consent_cannot_be_revoked_once_the_request_is_closed(
     agent_a, agent_b, supervisor_a, active, open_request, closing
 ):
-    consent = in_person(open_request, HOLDER, agent_b)
+    consent = consent_by_code(open_request, actor=agent_b)
     in_person(open_request, NEWCOMER, agent_b)
     if closing == "approved":
         services.transfer_approve(request=open_request, actor=supervisor_a, reason="all checked")

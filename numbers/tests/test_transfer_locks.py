@@ -10,7 +10,7 @@ from numbers import services
 from numbers.choices import ConsentParty, IdentityDocumentType, NumberStatus, TransferState
 from numbers.models import MobileNumber, TransferLock, TransferRequest
 from sms.choices import SmsPurpose
-from tests.factories import SubscriberFactory, consent_in_person, document_of, number_in_state
+from tests.factories import SubscriberFactory, consent_by_code, consent_in_person, document_of, number_in_state
 from tests.helpers import refused, refused_quietly, transfer_snapshot, with_sms
 
 pytestmark = pytest.mark.django_db
@@ -113,7 +113,7 @@ def test_no_transfer_request_while_a_lock_stands(agent_a, agent_b, active, captu
 def test_no_approval_of_an_open_request_once_a_lock_is_placed(agent_a, agent_b, supervisor_a, active, holder, capture):
     """The lock placed after the request stops its approval: the holder's word wins."""
     request = request_transfer(active, agent_a)
-    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent_b)
+    consent_by_code(request, actor=agent_b)
     consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent_b)
     lock(active, agent_b)
     before = transfer_snapshot(active)

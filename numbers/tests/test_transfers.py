@@ -39,7 +39,7 @@ from sms.choices import SmsPurpose
 from sms.models import SmsMessage
 from staff.choices import EmploymentStatus
 from staff.services import employee_set_status
-from tests.factories import SubscriberFactory, consent_in_person, number_in_state, transfer_request
+from tests.factories import SubscriberFactory, consent_by_code, consent_in_person, number_in_state, transfer_request
 from tests.helpers import back_date, make_supervisor, refused, refused_quietly, transfer_snapshot, with_sms
 from tests.snapshots import number_snapshot
 
@@ -57,11 +57,19 @@ def supervisor_a2(admin_user, branch_a):
 @pytest.fixture
 def ready(open_request, agent_b):
     """Both consents captured by agent_b: supervisor_a may approve it."""
-    consent_in_person(open_request, ConsentParty.CURRENT_HOLDER, actor=agent_b)
+    consent_by_code(open_request, actor=agent_b)
     consent_in_person(open_request, ConsentParty.NEW_SUBSCRIBER, actor=agent_b)
     open_request.refresh_from_db()
     assert open_request.state == TransferState.AWAITING_APPROVAL
     return open_request
+
+
+def give(request, party, *, actor, reason="identity checked at the counter"):
+    """A party's consent by its everyday factor: the holder's code sent to the number,
+    the new subscriber's document at the counter."""
+    if party == ConsentParty.CURRENT_HOLDER:
+        return consent_by_code(request, actor=actor, reason=reason)
+    return consent_in_person(request, party, actor=actor, reason=reason)
 
 
 def approve(request, actor, reason="both parties seen at the counter"):
@@ -380,7 +388,7 @@ def test_the_requester_does_not_approve(
     supervisor_a, supervisor_a2, agent_b, active, newcomer, django_capture_on_commit_callbacks
 ):
     request = services.transfer_create(number=active, new_subscriber=newcomer, actor=supervisor_a, reason="gift")
-    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent_b)
+    consent_by_code(request, actor=agent_b)
     consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent_b)
     before = transfer_snapshot(active)
 
@@ -401,9 +409,9 @@ def test_the_requester_does_not_approve(
 def test_whoever_captured_a_consent_does_not_approve(
     supervisor_a, supervisor_a2, agent_b, active, open_request, party, django_capture_on_commit_callbacks
 ):
-    consent_in_person(open_request, party, actor=supervisor_a)
+    give(open_request, party, actor=supervisor_a)
     other = next(p for p in ConsentParty.values if p != party)
-    consent_in_person(open_request, other, actor=agent_b)
+    give(open_request, other, actor=agent_b)
     before = transfer_snapshot(active)
 
     error = refused_quietly(
@@ -422,7 +430,7 @@ def test_approval_needs_both_consents(
     supervisor_a, agent_b, active, open_request, missing, django_capture_on_commit_callbacks
 ):
     given = next(p for p in ConsentParty.values if p != missing)
-    consent_in_person(open_request, given, actor=agent_b)
+    give(open_request, given, actor=agent_b)
     before = transfer_snapshot(active)
 
     error = refused_quietly(
@@ -432,7 +440,7 @@ def test_approval_needs_both_consents(
     assert error.messages == [f"No standing consent from the {label} (missing, revoked or lapsed)."]
     assert transfer_snapshot(active) == before
 
-    consent_in_person(open_request, missing, actor=agent_b)
+    give(open_request, missing, actor=agent_b)
     approve(open_request, supervisor_a)
     assert TransferRequest.objects.get(pk=open_request.pk).state == TransferState.EXECUTED
 
@@ -449,7 +457,7 @@ def test_a_revoked_consent_does_not_count(
     assert any("No standing consent" in message for message in error.messages)
     assert transfer_snapshot(active) == before
 
-    consent_in_person(ready, party, actor=agent_b, reason="consents again")
+    give(ready, party, actor=agent_b, reason="consents again")
     approve(ready, supervisor_a)
     assert TransferRequest.objects.get(pk=ready.pk).state == TransferState.EXECUTED
 
@@ -469,7 +477,7 @@ def test_a_lapsed_consent_does_not_count(
     assert error.messages == [f"No standing consent from the {label} (missing, revoked or lapsed)."]
     assert transfer_snapshot(active) == before
 
-    consent_in_person(ready, party, actor=agent_b, reason="consents again")
+    give(ready, party, actor=agent_b, reason="consents again")
     approve(ready, supervisor_a)
     assert TransferRequest.objects.get(pk=ready.pk).state == TransferState.EXECUTED
 
@@ -572,7 +580,7 @@ def test_an_approved_request_is_decided_once(supervisor_a, supervisor_a2, agent_
 
 def test_approval_blockers_list_every_reason_at_once(supervisor_a, open_request):
     """The queue shows why before anyone tries; empty once approval may go ahead."""
-    consent_in_person(open_request, ConsentParty.CURRENT_HOLDER, actor=supervisor_a)
+    consent_by_code(open_request, actor=supervisor_a)
     blockers = services.transfer_approval_blockers(request=open_request, actor=supervisor_a)
     assert blockers == [
         "You captured the current holder's consent: another supervisor must approve.",
@@ -586,7 +594,7 @@ def test_a_number_can_be_transferred_again(supervisor_a, agent_b, active, holder
     third = SubscriberFactory(full_name="Third Holder")
     again = services.transfer_create(number=active, new_subscriber=third, actor=agent_b, reason="passed on")
     assert again.from_holder == newcomer
-    consent_in_person(again, ConsentParty.CURRENT_HOLDER, actor=agent_b)
+    consent_by_code(again, actor=agent_b)
     consent_in_person(again, ConsentParty.NEW_SUBSCRIBER, actor=agent_b)
     approve(again, supervisor_a)
 

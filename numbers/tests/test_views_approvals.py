@@ -20,6 +20,7 @@ from sms.models import SmsMessage
 from tests.factories import (
     MobileNumberFactory,
     SubscriberFactory,
+    consent_by_code,
     consent_in_person,
     document_of,
     transfer_awaiting_approval,
@@ -29,6 +30,13 @@ from tests.helpers import back_date
 from tests.snapshots import number_snapshot
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _office_hours(settings):
+    """Whatever the hour the tests run, requests are made in hours (out of hours has its own test)."""
+    settings.TRANSFER_RISK_OPEN_HOUR, settings.TRANSFER_RISK_CLOSE_HOUR = 0, 24
+
 
 QUEUE = reverse("numbers:approval_queue")
 
@@ -124,7 +132,7 @@ def test_queue_leaves_out_requests_past_their_expiry(client, agent_a, supervisor
 
 def test_queue_shows_parties_masked_and_which_consents_stand(client, agent_a, supervisor_a, branch_a):
     transfer = transfer_request(actor=agent_a, branch=branch_a)
-    consent_in_person(transfer, ConsentParty.CURRENT_HOLDER, actor=agent_a)
+    consent_by_code(transfer, actor=agent_a)
     client.force_login(supervisor_a)
     response = client.get(QUEUE)
     row = response.context["rows"][0]
@@ -223,10 +231,10 @@ def test_the_requester_count_stops_at_the_cap(agent_a, supervisor_a, branch_a, s
 
 def test_an_active_transfer_lock_is_flagged_and_blocks_approval(client, agent_a, supervisor_a, branch_a):
     transfer = quiet_request(actor=agent_a, branch=branch_a)
-    consent_in_person(transfer, ConsentParty.CURRENT_HOLDER, actor=agent_a)
+    consent_by_code(transfer, actor=agent_a)
     consent_in_person(transfer, ConsentParty.NEW_SUBSCRIBER, actor=agent_a)
     services.transfer_lock_place(number=transfer.number, actor=agent_a, reason="holder asked for a lock")
-    assert flags_of(transfer, supervisor_a) == {"locked"}
+    assert flags_of(transfer, supervisor_a) == {"locked", "requester_captured"}
     client.force_login(supervisor_a)
     assert "locked the number against transfers" in " ".join(client.get(detail_url(transfer)).context["blockers"])
 

@@ -20,6 +20,7 @@ from tests.factories import (
     SubscriberFactory,
     consent_in_person,
     document_of,
+    document_photo,
     number_in_state,
     transfer_awaiting_approval,
     transfer_request,
@@ -440,17 +441,61 @@ def test_a_consent_form_without_a_reason_records_nothing(client, agent_a, open_a
     assert request_snapshot(open_a) == before
 
 
-def test_both_consents_move_the_request_to_awaiting_approval(client, agent_a, open_a):
-    client.force_login(agent_a)
+def test_both_consents_move_the_request_to_awaiting_approval(client, agent_a, agent_b, supervisor_a, open_a):
+    """The holder in person (SIM broken): another agent with a photo of the document,
+    then a second employee confirms the check; only then does the request await approval."""
     urls = action_urls(open_a)
+    client.force_login(agent_a)
     client.post(urls["in_person"], in_person_data(open_a.to_subscriber, ConsentParty.NEW_SUBSCRIBER))
-    client.post(urls["in_person"], in_person_data(open_a.from_holder, ConsentParty.CURRENT_HOLDER))
+    client.force_login(agent_b)
+    holder_data = in_person_data(open_a.from_holder, ConsentParty.CURRENT_HOLDER)
+    response = client.post(urls["in_person"], holder_data)
+    assert any("Upload the photo of the document shown" in message for message in messages_of(response))
+    response = client.post(urls["in_person"], {**holder_data, "inperson-document_photo": document_photo()})
+    assert any("counts once a second employee" in message for message in messages_of(response))
+    open_a.refresh_from_db()
+    assert open_a.state == TransferState.AWAITING_CONSENT
+    consent = TransferConsent.objects.get(request=open_a, party=ConsentParty.CURRENT_HOLDER)
+    confirm_url = reverse("numbers:transfer_consent_confirm", args=[open_a.pk, consent.pk])
+    form_id = f'id="confirm-{consent.pk}-form"'
+
+    # The capturer is not offered the confirmation, and is refused if she posts it anyway.
+    assert form_id not in client.get(detail_url(open_a)).content.decode()
+    response = client.post(confirm_url, {f"confirm{consent.pk}-reason": "I checked it myself"})
+    assert any("another employee of the branch must confirm" in message for message in messages_of(response))
+    # Nor is the requester.
+    client.force_login(agent_a)
+    assert form_id not in client.get(detail_url(open_a)).content.decode()
+
+    client.force_login(supervisor_a)
+    assert form_id in client.get(detail_url(open_a)).content.decode()
+    response = client.post(confirm_url, {f"confirm{consent.pk}-reason": "Saw the holder and her card"})
+    assert any("You confirmed the check" in message for message in messages_of(response))
     open_a.refresh_from_db()
     assert open_a.state == TransferState.AWAITING_APPROVAL
     # Nothing left to capture: the capture forms are gone.
+    client.force_login(agent_a)
     content = client.get(detail_url(open_a)).content.decode()
     assert 'id="consent-in-person-form"' not in content
     assert 'id="send-code-form"' not in content
+    assert "Check confirmed by" in content
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"),
+    [("auditor", 200), ("admin_user", 200), ("agent_a", 403), ("agent_b", 403), ("supervisor_a", 403)],
+)
+def test_only_reviewers_open_the_photo_of_the_document(request, client, persona, status, agent_b, open_a):
+    consent = consent_in_person(open_a, ConsentParty.CURRENT_HOLDER, actor=agent_b)
+    client.force_login(request.getfixturevalue(persona))
+    response = client.get(reverse("numbers:transfer_consent_photo", args=[open_a.pk, consent.pk]))
+    assert response.status_code == status
+    if status == 200:
+        assert b"".join(response.streaming_content).startswith(b"\x89PNG")
+        assert response["Cache-Control"] == "private, no-store"
+        assert 'class="document-photo-link"' in client.get(detail_url(open_a)).content.decode()
+    else:
+        assert "document-photo-link" not in client.get(detail_url(open_a)).content.decode()
 
 
 # --- One-time code ----------------------------------------------------------------

@@ -149,24 +149,54 @@ def awaiting_approval(branch_code: str):
     return TransferRequest.objects.filter(state=TransferState.AWAITING_APPROVAL, branch__code=branch_code)
 
 
+def by_code(requests) -> list:
+    """The everyday requests: the holder read back the code sent to the number."""
+    return [
+        request
+        for request in requests
+        if request.consents.filter(party=ConsentParty.CURRENT_HOLDER, method=ConsentMethod.SMS_CODE).exists()
+    ]
+
+
 def assert_approvable(request, *, requester: str, supervisor: str, at=None) -> None:
-    """Both consents stand, taken in person by the requester, and the supervisor may approve."""
+    """Both consents stand, taken by the requester (the holder's by the code sent to
+    the number, the new subscriber's in person), and the supervisor may approve."""
     assert request.requested_by == persona(requester)
     consents = request.consents.filter(revoked_at__isnull=True)
     assert {consent.party for consent in consents} == set(ConsentParty.values)
     assert {(consent.method, consent.captured_by.username) for consent in consents} == {
-        (ConsentMethod.IN_PERSON, requester)
+        (ConsentMethod.SMS_CODE, requester),
+        (ConsentMethod.IN_PERSON, requester),
     }
     assert services.transfer_approval_blockers(request=request, actor=persona(supervisor), now=at) == []
     # Four eyes: the requester who took both consents may not approve it.
     assert services.transfer_approval_blockers(request=request, actor=persona(requester), now=at)
 
 
+def assert_cooling_off(request, *, at=None) -> None:
+    """The holder in person (SIM broken): photo on file, agent_a confirmed agent_b's
+    check; no approval before the cooling-off, then two supervisors."""
+    holder = request.consents.get(party=ConsentParty.CURRENT_HOLDER, revoked_at__isnull=True)
+    assert (holder.method, holder.captured_by, holder.confirmed_by) == (
+        ConsentMethod.IN_PERSON,
+        persona("agent_b"),
+        persona("agent_a"),
+    )
+    assert holder.document_photo and holder.is_standing(at)
+    blockers = services.transfer_approval_blockers(request=request, actor=persona("supervisor_a"), now=at)
+    assert [blocker for blocker in blockers if not blocker.startswith("Cooling-off")] == []
+    assert blockers
+
+
 def test_queues_requests_that_supervisor_a_may_approve(seeded, db):
     waiting = list(awaiting_approval("branch-a"))
     assert len(waiting) >= 2
-    for request in waiting:
+    everyday = by_code(waiting)
+    assert everyday
+    for request in everyday:
         assert_approvable(request, requester="agent_a", supervisor="supervisor_a")
+    (in_person,) = [request for request in waiting if request not in everyday]
+    assert_cooling_off(in_person)
     branch_b = list(awaiting_approval("branch-b"))
     assert len(branch_b) == 1
     assert_approvable(branch_b[0], requester="agent_c", supervisor="supervisor_b")
@@ -232,7 +262,10 @@ def test_seeding_days_later_refills_the_queue(seeded, db, days_later, expiry_job
         fresh = list(awaiting_approval("branch-a"))
         assert len(fresh) == len(stale) and not stale & {request.pk for request in fresh}
         for request in fresh:
-            assert_approvable(request, requester="agent_a", supervisor="supervisor_a", at=later)
+            if request in by_code(fresh):
+                assert_approvable(request, requester="agent_a", supervisor="supervisor_a", at=later)
+            else:
+                assert_cooling_off(request, at=later)
         (branch_b,) = awaiting_approval("branch-b")
         assert_approvable(branch_b, requester="agent_c", supervisor="supervisor_b", at=later)
         # Decided requests are history: not made again.

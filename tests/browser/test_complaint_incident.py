@@ -14,7 +14,7 @@ from numbers import services as ns
 from numbers.choices import ConsentParty
 from numbers.models import MobileNumber
 from tests.browser.pages import log_in, new_session, submit
-from tests.factories import consent_in_person, document_of, transfer_request
+from tests.factories import consent_by_code, consent_in_person, document_of, transfer_request
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -56,7 +56,7 @@ def test_the_incident_through_the_complaint_screens(
 ):
     # The wrongful handover: a transfer pushed through by agent_b and approved.
     request = transfer_request(actor=agent_b, branch=branch_a, number=active, new_subscriber=newcomer)
-    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent_b)
+    consent_by_code(request, actor=agent_b)
     consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent_b)
     request.refresh_from_db()
     ns.transfer_approve(request=request, actor=supervisor_a, reason="looked fine")

@@ -21,7 +21,7 @@ from numbers.choices import ConsentParty, TransferState
 from numbers.models import MobileNumber, TransferRequest
 from staff.personas import demo_password
 from tests.browser.pages import log_in, new_session, submit
-from tests.factories import consent_in_person, transfer_request
+from tests.factories import consent_by_code, consent_in_person, transfer_request
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -34,7 +34,7 @@ def the_incident(*, agent, supervisor, handler, holder, number, newcomer):
     request = transfer_request(
         actor=agent, branch=number.branch, number=number, new_subscriber=newcomer, reason=TRANSFER_REASON
     )
-    consent_in_person(request, ConsentParty.CURRENT_HOLDER, actor=agent, reason=CONSENT_REASON)
+    consent_by_code(request, actor=agent, reason=CONSENT_REASON)
     consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent, reason=CONSENT_REASON)
     request.refresh_from_db()
     ns.transfer_approve(request=request, actor=supervisor, reason="looked fine")

@@ -1,6 +1,8 @@
 """A dual-consent transfer as staff live it, in real Chromium against the live server:
-an agent requests and collects both consents, the requester and another branch's
-supervisor cannot approve, the branch's supervisor approves from the queue."""
+an agent requests and collects both consents (the holder's by the code sent to the
+number, so one agent may take both), the requester and another branch's supervisor
+cannot approve, the branch's supervisor approves alone from the queue (no high risk
+flag). The in-person path is tests/browser/test_forged_consent.py."""
 
 import pytest
 from playwright.sync_api import expect
@@ -78,6 +80,10 @@ def test_agent_collects_both_consents_and_supervisor_a_approves(
     expect(row).to_contain_text("Vanna Newholder")
     row.get_by_role("link", name=f"T-{transfer.pk}").click()
     expect(supervisor.locator("#approval-blockers")).to_have_count(0)
+    # The holder's own factor (the code to the number): no high flag, one supervisor suffices.
+    expect(supervisor.locator("#risk-flags .risk-level-high")).to_have_count(0)
+    expect(supervisor.locator("#risk-flags .risk-requester_captured")).to_contain_text("MEDIUM")
+    expect(supervisor.locator("#two-approvals-note")).to_have_count(0)
     supervisor.fill("#id_approve-reason", "Both consents checked, no risk found")
     supervisor.click("text=Approve transfer")
     expect(supervisor.locator(".messagelist .success")).to_contain_text("is now held by Vanna Newholder")

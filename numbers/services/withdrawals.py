@@ -52,7 +52,7 @@ from ..models import (
 )
 from ..msisdn import format_msisdn
 from .inventory import _assert_ledger_matches, _require_branch_perm, _require_working, _start_holding, apply_move
-from .transfers import _check_signed_form, _signed_form_kind, _tell_subscriber
+from .transfers import SIGNED_FORM_SIGNATURES, _check_upload, _tell_subscriber, _upload_kind
 
 # A held number may be withdrawn by hand from these states; a blocked one is frozen
 # by its complaint and leaves that state only through the complaint.
@@ -134,9 +134,9 @@ def withdrawal_request(
             code="already_open",
         )
     if ground in DOCUMENT_GROUNDS:
-        _check_signed_form(document)
+        _check_upload(document, what="document", kinds=SIGNED_FORM_SIGNATURES, described="a PDF, JPEG or PNG scan")
         # A random name: the uploader's file name may itself carry personal data.
-        document.name = f"{uuid.uuid4().hex}.{_signed_form_kind(document)}"
+        document.name = f"{uuid.uuid4().hex}.{_upload_kind(document)}"
     elif document:
         raise ValidationError("Only an order or a death is withdrawn on a document.", code="document_not_needed")
     request = WithdrawalRequest(

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from backoffice.delivery import PENDING_STATUSES
+from numbers.choices import ConsentMethod, ConsentParty
 from numbers.models import (
     ConsentCode,
     Holding,
@@ -142,3 +143,27 @@ def quarantine_over(number: MobileNumber) -> None:
     holding = Holding.objects.filter(number=number, ended_at__isnull=False).order_by("-ended_at").first()
     ended = timezone.now() - timedelta(days=settings.NUMBER_LIFECYCLE["QUARANTINE_DAYS"] + 1)
     back_date(Holding, holding.pk, started_at=min(holding.started_at, ended - timedelta(days=1)), ended_at=ended)
+
+
+def holder_code_consent_row(request: TransferRequest, *, by, at) -> TransferConsent:
+    """The holder's consent by the code to the number, written as raw rows (for the
+    database tests that build an executed request by hand: the ledger's holder-factor
+    trigger asks for it)."""
+    with service_write_scope():
+        code = ConsentCode.objects.create(
+            request=request,
+            sent_to=request.number.msisdn,
+            code_hash="x$y",
+            sent_by=by,
+            expires_at=at + timedelta(minutes=10),
+        )
+        return TransferConsent.objects.create(
+            request=request,
+            party=ConsentParty.CURRENT_HOLDER,
+            subscriber=request.from_holder,
+            method=ConsentMethod.SMS_CODE,
+            code=code,
+            captured_by=by,
+            captured_at=at,
+            lapses_at=at + timedelta(days=1),
+        )

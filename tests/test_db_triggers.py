@@ -8,8 +8,6 @@ from django.utils import timezone
 
 from numbers import services
 from numbers.choices import (
-    ConsentMethod,
-    ConsentParty,
     HoldingEndReason,
     HoldingStartReason,
     NumberStatus,
@@ -17,14 +15,13 @@ from numbers.choices import (
 )
 from numbers.demo import withdraw_as_lifecycle
 from numbers.models import (
-    ConsentCode,
     Holding,
     MobileNumber,
-    TransferConsent,
     TransferRequest,
     service_write_scope,
 )
 from tests.factories import SubscriberFactory, number_in_state, transfer_awaiting_approval
+from tests.helpers import holder_code_consent_row
 
 
 def _raw_set_holder(number_id: int, subscriber_id: int | None) -> None:
@@ -225,24 +222,7 @@ def test_raw_sql_cannot_borrow_an_executed_request(agent_a, supervisor_a, branch
             decided_at=now,
             decision_reason="checked",
         )
-        # The holder's consent by code (the ledger's holder-factor trigger of 0012 asks for it).
-        code = ConsentCode.objects.create(
-            request=request,
-            sent_to=number.msisdn,
-            code_hash="x$y",
-            sent_by=agent_a,
-            expires_at=now + timedelta(minutes=10),
-        )
-        TransferConsent.objects.create(
-            request=request,
-            party=ConsentParty.CURRENT_HOLDER,
-            subscriber=holder,
-            method=ConsentMethod.SMS_CODE,
-            code=code,
-            captured_by=agent_a,
-            captured_at=now,
-            lapses_at=now + timedelta(days=1),
-        )
+    holder_code_consent_row(request, by=agent_a, at=now)
     elsewhere = number_in_state(NumberStatus.AVAILABLE, actor=agent_a, branch=branch_a)
     row = {
         "subscriber": {"number_id": number.pk, "subscriber_id": SubscriberFactory().pk},

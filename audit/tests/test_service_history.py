@@ -51,6 +51,7 @@ NOT_AUDITED = {
     # Pure reads: what stops an approval, which SLA rule or offer limit applies, a check.
     "transfer_approval_blockers": "read",
     "withdrawal_approval_blockers": "read",
+    "handset_text": "read (the text a handset receives, for the gateway call and the demo's handset)",
     "subscriber_change_approval_blockers": "read",
     "subscriber_holds_a_number": "read",
     "subscriber_pending_changes": "read (the changes a call would make, normalized and hashed)",

@@ -35,6 +35,7 @@ from numbers.models import (
     service_write_scope,
 )
 from tests.factories import MobileNumberFactory, SubscriberFactory
+from tests.helpers import holder_code_consent_row
 
 pytestmark = pytest.mark.django_db
 
@@ -444,6 +445,7 @@ def test_a_holding_names_a_transfer_request_exactly_when_a_transfer_opened_it(tr
     with service_write_scope():
         executed = _transfer(transfer_parties, **_decided(transfer_parties))
     now = timezone.now()
+    holder_code_consent_row(executed, by=transfer_parties["agent"], at=now)
     # Closed, so the number's open holding stays as it is.
     ended = {"started_at": now - timedelta(days=1), "ended_at": now, "end_reason": HoldingEndReason.TRANSFER}
     _refused_by(

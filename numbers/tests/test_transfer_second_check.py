@@ -27,6 +27,7 @@ from tests.factories import (
     confirm_consent,
     consent_by_code,
     consent_in_person,
+    document_of,
 )
 from tests.helpers import back_date, make_supervisor, refused, refused_quietly, transfer_snapshot, with_sms
 
@@ -94,7 +95,7 @@ def test_a_photo_must_be_an_image_whatever_its_name(agent_b, forged, capture):
             request=forged,
             party=ConsentParty.CURRENT_HOLDER,
             document_type=holder.id_document_type,
-            document_number=holder.id_document_number,
+            document_number=document_of(holder),
             document_photo=fake,
             actor=agent_b,
             reason="at the counter",

@@ -7,6 +7,11 @@ class AccessKind(models.TextChoices):
     LOGOUT = "logout", "Signed out"
 
 
+class RefusalKind(models.TextChoices):
+    AUTHORITY = "authority", "Not authorised"
+    RULE = "rule", "Against a rule"
+
+
 class CaseState(models.TextChoices):
     OPEN = "open", "Open"
     SUSPENDED = "suspended", "Suspended pending review"

@@ -30,6 +30,17 @@ class Acting:
 _request_id: ContextVar[str | None] = ContextVar("audit_request_id", default=None)
 _job: ContextVar[str | None] = ContextVar("audit_job", default=None)
 _acting: ContextVar[Acting | None] = ContextVar("audit_acting", default=None)
+# Set while an audited service runs: a service called by another is not the outermost.
+_in_service: ContextVar[bool] = ContextVar("audit_in_service", default=False)
+
+# Writes a refused attempt (audit.refusals.record), registered by the audit app at start-up.
+_refusal_recorder: Callable[..., None] | None = None
+
+
+def register_refusal_recorder(recorder: Callable[..., None]) -> None:
+    global _refusal_recorder
+    _refusal_recorder = recorder
+
 
 # One advisory lock number for the whole audit chain (see audit.chain).
 CHAIN_LOCK_KEY = 0x6175646974  # "audit"
@@ -118,12 +129,34 @@ def audited(fn: F) -> F:
     The ``actor`` and ``reason`` keyword arguments become the who and why of every
     history record the call makes, and the call gets a request id unless it runs
     inside a request or job that already has one.
+
+    A refusal (``audit.refusals`` says which errors are) by the outermost service is
+    evidence: once the service's transaction has rolled back, it is recorded in a
+    transaction of its own. A service called by another leaves that to its caller,
+    which may also catch the refusal and carry on. A refusal the service returns
+    instead of raising (so that its counted try commits) is recorded with its changes.
     """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with audited_transaction(actor=kwargs.get("actor"), reason=kwargs.get("reason") or ""):
-            return fn(*args, **kwargs)
+        actor, reason = kwargs.get("actor"), kwargs.get("reason") or ""
+        if _in_service.get() or _refusal_recorder is None:
+            with audited_transaction(actor=actor, reason=reason):
+                return fn(*args, **kwargs)
+        token = _in_service.set(True)
+        try:
+            with request_scope() as request_id:
+                try:
+                    with audited_transaction(actor=actor, reason=reason):
+                        result = fn(*args, **kwargs)
+                        if isinstance(result, Exception):
+                            _refusal_recorder(fn=fn, kwargs=kwargs, error=result, request_id=request_id)
+                        return result
+                except Exception as error:
+                    _refusal_recorder(fn=fn, kwargs=kwargs, error=error, request_id=request_id)
+                    raise
+        finally:
+            _in_service.reset(token)
 
     wrapper.__audited__ = True
     return wrapper  # type: ignore[return-value]

@@ -256,7 +256,18 @@ def test_withdrawal_closes_the_holding_and_clears_the_holder(supervisor_a, branc
 
 def test_a_recycled_number_is_sold_again_with_a_new_holding(supervisor_a, agent_a, branch_a):
     first = SubscriberFactory()
-    number = number_in_state(NumberStatus.AGING, actor=supervisor_a, branch=branch_a, subscriber=first)
+    number = number_in_state(NumberStatus.AVAILABLE, actor=supervisor_a, branch=branch_a)
+    # Held, withdrawn and aged long ago: the quarantine has run (the database holds it too).
+    days_ago = timezone.now() - timedelta(days=400)
+    for step, days in ((NumberStatus.ACTIVE, 0), (NumberStatus.WITHDRAWN, 200), (NumberStatus.AGING, 201)):
+        number = services.number_transition(
+            number=number,
+            to_status=step,
+            subscriber=first if step == NumberStatus.ACTIVE else None,
+            actor=supervisor_a,
+            reason=f"long ago: {step}",
+            at=days_ago + timedelta(days=days),
+        )
     number = services.number_transition(
         number=number, to_status=NumberStatus.AVAILABLE, actor=supervisor_a, reason="quarantine over"
     )

@@ -9,6 +9,7 @@ instances (guardian grants, m2m rows, cascades) take their who and why from here
 from __future__ import annotations
 
 import functools
+import inspect
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,41 @@ _refusal_recorder: Callable[..., None] | None = None
 def register_refusal_recorder(recorder: Callable[..., None]) -> None:
     global _refusal_recorder
     _refusal_recorder = recorder
+
+
+def record_refusal(*, service: str, error: BaseException, actor: Any = None, target: Any = None) -> None:
+    """Keep a refusal made outside a service (a model guard in the shell, the admin's save),
+    once: an error a service already recorded is marked and skipped."""
+    if _refusal_recorder is None or getattr(error, "_refusal_recorded", False):
+        return
+    if actor is None and _acting.get() is not None:
+        actor = _acting.get().actor
+    _refusal_recorder(service=service, actor=actor, target=target, error=error, request_id=_request_id.get())
+    error._refusal_recorded = True
+
+
+def _record_for(fn: Callable, kwargs: dict, error: BaseException, request_id: str) -> None:
+    _refusal_recorder(
+        service=fn.__name__,
+        actor=kwargs.get("actor"),
+        target=_target_of(fn, kwargs),
+        error=error,
+        request_id=request_id,
+    )
+    error._refusal_recorded = True
+
+
+def _target_of(fn: Callable, kwargs: dict) -> Any:
+    """The object a service was called on: its first model argument that is not the actor."""
+    try:
+        names = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        names = list(kwargs)
+    for name in names:
+        value = kwargs.get(name)
+        if name != "actor" and hasattr(value, "_meta") and getattr(value, "pk", None) is not None:
+            return value
+    return None
 
 
 # One advisory lock number for the whole audit chain (see audit.chain).
@@ -150,10 +186,10 @@ def audited(fn: F) -> F:
                     with audited_transaction(actor=actor, reason=reason):
                         result = fn(*args, **kwargs)
                         if isinstance(result, Exception):
-                            _refusal_recorder(fn=fn, kwargs=kwargs, error=result, request_id=request_id)
+                            _record_for(fn, kwargs, result, request_id)
                         return result
                 except Exception as error:
-                    _refusal_recorder(fn=fn, kwargs=kwargs, error=error, request_id=request_id)
+                    _record_for(fn, kwargs, error, request_id)
                     raise
         finally:
             _in_service.reset(token)

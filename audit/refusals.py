@@ -20,9 +20,7 @@ one-time code), has it recorded in its own transaction.
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -114,19 +112,6 @@ def classify(error: BaseException) -> tuple[str, str] | None:
     return None
 
 
-def _target(fn: Callable, kwargs: dict[str, Any]) -> models.Model | None:
-    """The object the service was called on: its first model argument that is not the actor."""
-    try:
-        names = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        names = list(kwargs)
-    for name in names:
-        value = kwargs.get(name)
-        if name != "actor" and isinstance(value, models.Model) and value.pk is not None:
-            return value
-    return None
-
-
 def _label(obj: models.Model) -> str:
     try:
         return str(obj)[:200]
@@ -134,21 +119,21 @@ def _label(obj: models.Model) -> str:
         return ""
 
 
-def record(*, fn: Callable, kwargs: dict[str, Any], error: BaseException, request_id: str | None) -> None:
+def record(
+    *, service: str, actor: Any, target: models.Model | None, error: BaseException, request_id: str | None
+) -> None:
     """Write the refusal, if ``error`` is one. Never hides the error it records."""
     verdict = classify(error)
     if verdict is None:
         return
     kind, rule = verdict
-    actor = kwargs.get("actor")
     actor_pk = getattr(actor, "pk", None) if getattr(actor, "is_authenticated", False) else None
     job = context.current_job()
-    target = _target(fn, kwargs)
     attempt = RefusedAttempt(
         actor_id=actor_pk,
         actor_label=(actor.get_username() if actor_pk else (f"job:{job}" if job else ""))[:150],
         kind=kind,
-        service=fn.__name__[:100],
+        service=service[:100],
         rule=rule[:100],
         message=_message(error),
         target_model=target._meta.label_lower if target is not None else "",
@@ -162,4 +147,4 @@ def record(*, fn: Callable, kwargs: dict[str, Any], error: BaseException, reques
             attempt.save()
     except DatabaseError:
         # The refusal itself stands; losing its record must not turn it into a server error.
-        logger.exception("Could not record the refusal of %s (%s)", fn.__name__, rule)
+        logger.exception("Could not record the refusal of %s (%s)", service, rule)

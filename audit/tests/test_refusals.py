@@ -224,3 +224,70 @@ def test_the_csv_and_the_dossier_carry_them(client, auditor, agent_a, refused_wi
     text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
     assert "Attempts refused to agent_a" in text and "permission_denied" in text
     assert "audit_refusedattempt" in text and "BROKEN" not in text
+
+
+# --- Refusals of the model guards: the shell and the admin ------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_guard_refusal_in_the_shell_is_kept(agent_a, branch_a):
+    """Outside any transaction, as in ``manage.py shell``: the guard's refusal is kept."""
+    from numbers.exceptions import GuardedFieldChange, HolderChangeRefused
+    from numbers.models import Holding
+    from tests.factories import SubscriberFactory
+
+    number = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a)
+    stranger = SubscriberFactory()
+    number.holder = stranger
+    with pytest.raises(HolderChangeRefused):
+        number.save()
+    with pytest.raises(GuardedFieldChange):
+        Holding.objects.create(number=number, subscriber=stranger, start_reason="sale")
+
+    rules = list(RefusedAttempt.objects.order_by("pk").values_list("service", "rule", "target_pk"))
+    assert rules == [
+        ("numbers.mobilenumber save", "holder_change_refused", str(number.pk)),
+        ("numbers.holding save", "ledger_write_refused", ""),
+    ]
+    assert MobileNumber.objects.get(pk=number.pk).holder_id != stranger.pk
+
+
+def test_a_guard_refusal_in_an_admin_form_is_kept_after_the_rollback(rf, admin_user, active):
+    """A change form that let ``holder`` through (none does): the guard refuses, the
+    admin rolls back, says why, and the attempt is kept with who made it."""
+    from django.contrib import admin
+    from django.contrib.messages.storage.fallback import FallbackStorage
+
+    from backoffice.adminkit import PortalModelAdmin
+    from tests.factories import SubscriberFactory
+
+    class ForgedNumberAdmin(PortalModelAdmin):
+        fields = ("holder", "change_reason")
+
+    stranger = SubscriberFactory()
+    request = rf.post("/admin/numbers/mobilenumber/", {"holder": stranger.pk, "change_reason": "give it away"})
+    request.user, request.session, request._dont_enforce_csrf_checks = admin_user, {}, True
+    request._messages = FallbackStorage(request)
+    before = number_snapshot(active)
+
+    response = ForgedNumberAdmin(MobileNumber, admin.site).changeform_view(request, str(active.pk))
+
+    assert response.status_code == 302
+    assert number_snapshot(active) == before
+    attempt = only_refusal()
+    assert (attempt.actor, attempt.service, attempt.rule) == (
+        admin_user,
+        "admin: numbers.mobilenumber",
+        "holder_change_refused",
+    )
+    assert attempt.target_pk == str(active.pk)
+
+
+def test_a_refusal_in_an_admin_action_is_kept_once_by_the_service(client, admin_user, agent_b):
+    """The Employee admin's suspension of oneself: refused by the service, kept once."""
+    client.force_login(admin_user)
+    client.post(
+        "/admin/staff/employee/",
+        {"action": "suspend_selected", "_selected_action": [admin_user.employee.pk], "reason": "me"},
+    )
+    assert only_refusal().service == "employee_suspend"

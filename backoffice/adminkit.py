@@ -124,7 +124,10 @@ class PortalModelAdmin(NoDeleteAdminMixin, SimpleHistoryAdmin):
             if not getattr(request, "_portal_saving", False):
                 raise
             # Rolled back by now: a refusal no service kept (a model guard's) is kept here.
-            target = self.model._base_manager.filter(pk=object_id).first() if object_id else None
+            try:
+                target = self.model._base_manager.filter(pk=object_id).first() if object_id else None
+            except (ValueError, ValidationError):
+                target = None
             record_refusal(service=f"admin: {self.opts.label_lower}", error=exc, actor=request.user, target=target)
             report_service_error(request, exc)
             return HttpResponseRedirect(request.get_full_path())

@@ -19,7 +19,7 @@ from django.utils.safestring import mark_safe
 from backoffice.adminkit import CappedCountPaginator, NoDeleteAdminMixin, PortalModelAdmin
 from numbers.admin import screen_url
 
-from .models import AccessEvent, CaseNote, DisciplinaryCase
+from .models import AccessEvent, CaseNote, DisciplinaryCase, RefusedAttempt
 
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 CASE_REFERENCE = re.compile(r"^D-\d{4}-0*(\d+)$", re.IGNORECASE)
@@ -90,6 +90,35 @@ class AccessEventAdmin(ReadOnlyAdminMixin, NoDeleteAdminMixin, admin.ModelAdmin)
         if REQUEST_ID.match(term.lower()):
             return queryset.filter(history_request_id=term.lower()), False
         return username_search(queryset, term, "username"), False
+
+
+# --- Refused attempts ------------------------------------------------------------------
+
+
+@admin.register(RefusedAttempt)
+class RefusedAttemptAdmin(ReadOnlyAdminMixin, NoDeleteAdminMixin, admin.ModelAdmin):
+    """What a service refused to do, for whom, on which rule. On the audit chain and
+    append-only like the access log; written by ``audit.context.audited`` alone."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    list_display = ("at", "actor_label", "kind", "service", "rule", "target_model", "target_pk", "history_request_id")
+    list_filter = ("kind", "service", "rule", "at")
+    ordering = ("-at", "-id")
+    search_fields = ("actor_label",)
+    search_help_text = "A user name (whole, or its beginning), or a request id (X-Request-ID)."
+    fieldsets = (
+        (None, {"fields": ("at", "actor", "actor_label", "kind", "service", "rule", "message")}),
+        ("Acted on", {"fields": ("target_model", "target_pk", "target_label", "history_request_id")}),
+        ("Audit chain", {"fields": ("prev_hash", "record_hash")}),
+    )
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if REQUEST_ID.match(term.lower()):
+            return queryset.filter(history_request_id=term.lower()), False
+        return username_search(queryset, term, "actor_label"), False
 
 
 # --- Disciplinary cases ---------------------------------------------------------------

@@ -7,6 +7,7 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import locking, signals  # noqa: F401
+        from . import context, locking, refusals, signals  # noqa: F401
 
         locking.connect()
+        context.register_refusal_recorder(refusals.record)

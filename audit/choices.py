@@ -8,6 +8,11 @@ class AccessKind(models.TextChoices):
     SUBSCRIBER = "subscriber", "Viewed a subscriber's identity and contact details"
 
 
+class RefusalKind(models.TextChoices):
+    AUTHORITY = "authority", "Not authorised"
+    RULE = "rule", "Against a rule"
+
+
 class CaseState(models.TextChoices):
     OPEN = "open", "Open"
     SUSPENDED = "suspended", "Suspended pending review"

@@ -9,6 +9,7 @@ instances (guardian grants, m2m rows, cascades) take their who and why from here
 from __future__ import annotations
 
 import functools
+import inspect
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +31,52 @@ class Acting:
 _request_id: ContextVar[str | None] = ContextVar("audit_request_id", default=None)
 _job: ContextVar[str | None] = ContextVar("audit_job", default=None)
 _acting: ContextVar[Acting | None] = ContextVar("audit_acting", default=None)
+# Set while an audited service runs: a service called by another is not the outermost.
+_in_service: ContextVar[bool] = ContextVar("audit_in_service", default=False)
+
+# Writes a refused attempt (audit.refusals.record), registered by the audit app at start-up.
+_refusal_recorder: Callable[..., None] | None = None
+
+
+def register_refusal_recorder(recorder: Callable[..., None]) -> None:
+    global _refusal_recorder
+    _refusal_recorder = recorder
+
+
+def record_refusal(*, service: str, error: BaseException, actor: Any = None, target: Any = None) -> None:
+    """Keep a refusal made outside a service (a model guard in the shell, the admin's save),
+    once: an error a service already recorded is marked and skipped."""
+    if _refusal_recorder is None or getattr(error, "_refusal_recorded", False):
+        return
+    if actor is None and _acting.get() is not None:
+        actor = _acting.get().actor
+    _refusal_recorder(service=service, actor=actor, target=target, error=error, request_id=_request_id.get())
+    error._refusal_recorded = True
+
+
+def _record_for(fn: Callable, kwargs: dict, error: BaseException, request_id: str) -> None:
+    _refusal_recorder(
+        service=fn.__name__,
+        actor=kwargs.get("actor"),
+        target=_target_of(fn, kwargs),
+        error=error,
+        request_id=request_id,
+    )
+    error._refusal_recorded = True
+
+
+def _target_of(fn: Callable, kwargs: dict) -> Any:
+    """The object a service was called on: its first model argument that is not the actor."""
+    try:
+        names = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        names = list(kwargs)
+    for name in names:
+        value = kwargs.get(name)
+        if name != "actor" and hasattr(value, "_meta") and getattr(value, "pk", None) is not None:
+            return value
+    return None
+
 
 # One advisory lock number for the whole audit chain (see audit.chain).
 CHAIN_LOCK_KEY = 0x6175646974  # "audit"
@@ -118,12 +165,34 @@ def audited(fn: F) -> F:
     The ``actor`` and ``reason`` keyword arguments become the who and why of every
     history record the call makes, and the call gets a request id unless it runs
     inside a request or job that already has one.
+
+    A refusal (``audit.refusals`` says which errors are) by the outermost service is
+    evidence: once the service's transaction has rolled back, it is recorded in a
+    transaction of its own. A service called by another leaves that to its caller,
+    which may also catch the refusal and carry on. A refusal the service returns
+    instead of raising (so that its counted try commits) is recorded with its changes.
     """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with audited_transaction(actor=kwargs.get("actor"), reason=kwargs.get("reason") or ""):
-            return fn(*args, **kwargs)
+        actor, reason = kwargs.get("actor"), kwargs.get("reason") or ""
+        if _in_service.get() or _refusal_recorder is None:
+            with audited_transaction(actor=actor, reason=reason):
+                return fn(*args, **kwargs)
+        token = _in_service.set(True)
+        try:
+            with request_scope() as request_id:
+                try:
+                    with audited_transaction(actor=actor, reason=reason):
+                        result = fn(*args, **kwargs)
+                        if isinstance(result, Exception):
+                            _record_for(fn, kwargs, result, request_id)
+                        return result
+                except Exception as error:
+                    _record_for(fn, kwargs, error, request_id)
+                    raise
+        finally:
+            _in_service.reset(token)
 
     wrapper.__audited__ = True
     return wrapper  # type: ignore[return-value]

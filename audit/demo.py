@@ -100,6 +100,8 @@ def demo_walkthrough(site: str) -> list[str]:
         )
     lines += [
         f"as auditor:      {site}/admin/audit/accessevent/  the access log: sign-ins, failed sign-ins, sign-outs",
-        "on the server:   python manage.py verify_audit  recompute the audit chain (-v 2 lists every table)",
+        f"as auditor:      {site}/admin/audit/refusedattempt/  what the portal refused, to whom, on which rule",
+        "on the server:   python manage.py verify_audit  recompute the audit chain and check the holding ledger "
+        "against its history (-v 2 lists every table)",
     ]
     return lines

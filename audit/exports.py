@@ -1,6 +1,7 @@
-"""An employee's timeline as a CSV file (one row per field change) and as a printable
-PDF dossier for a disciplinary hearing: who they are, the grounds, what they
-changed and why, when they signed in, and whether the audit chains behind it hold."""
+"""An employee's timeline as a CSV file (one row per field change, then one per
+refused attempt) and as a printable PDF dossier for a disciplinary hearing: who
+they are, the grounds, what they changed and why, what they were refused, when
+they signed in, and whether the audit chains behind it hold."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from . import selectors
 from .chain import verify_table
-from .models import AccessEvent
+from .models import AccessEvent, RefusedAttempt
 
 EXPORT_LIMIT = 10_000  # entries in a CSV; narrow the period for more
 DOSSIER_LIMIT = 2_000  # entries in a dossier
@@ -71,6 +72,25 @@ def csv_rows(entries):
             yield head + middle + tail
 
 
+def refusal_rows(attempts):
+    """A refused attempt in the CSV's columns: action "refused", the rule and the service
+    as the field's "after", the refusal's message as the reason."""
+    for attempt in attempts:
+        yield [
+            _local(attempt.at).isoformat(),
+            attempt.history_request_id,
+            "refused",
+            attempt.target_model,
+            attempt.target_pk,
+            attempt.target_label,
+            f"{attempt.get_kind_display()} ({attempt.service})",
+            "",
+            attempt.rule,
+            attempt.message,
+            attempt.actor_label,
+        ]
+
+
 class _Echo:
     def write(self, value):
         return value
@@ -94,9 +114,14 @@ def timeline_csv(user, since, until, *, models=None, actions=None, period) -> St
         for entry in _limited(user, since, until, models, actions, EXPORT_LIMIT):
             if entry is None:
                 yield writer.writerow([f"More than {EXPORT_LIMIT} changes: narrow the period for the rest."])
-                return
+                break
             for row in csv_rows([entry]):
                 yield writer.writerow([_cell(value) for value in row])
+        attempts, more = selectors.refused_attempts(user, since, until, limit=EXPORT_LIMIT)
+        for row in refusal_rows(attempts):
+            yield writer.writerow([_cell(value) for value in row])
+        if more:
+            yield writer.writerow([f"More than {EXPORT_LIMIT} refused attempts: narrow the period for the rest."])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename("review", user, period, "csv")}"'
@@ -135,6 +160,7 @@ def dossier_pdf(user, since, until, *, generated_by, models=None, actions=None, 
             break
         entries.append(entry)
     events, more_events = selectors.access_events(user, since, until, limit=1000)
+    refusals, more_refusals = selectors.refused_attempts(user, since, until, limit=1000)
     flagged = selectors.entries_for((flag.change_model, flag.change_history_id) for flag in summary.flags)
 
     styles = getSampleStyleSheet()
@@ -269,6 +295,31 @@ def dossier_pdf(user, since, until, *, generated_by, models=None, actions=None, 
     else:
         story.append(p("No change recorded in the period.", body))
 
+    # What the portal refused them: attempts, on authority or a rule.
+    story.append(Paragraph(f"Attempts refused to {user.get_username()} in the period", heading))
+    if refusals:
+        rows = [
+            [
+                _when(a.at),
+                f"{a.service}\n{a.get_kind_display()}: {a.rule}",
+                f"{a.target_label} ({a.target_model} #{a.target_pk})" if a.target_model else "",
+                a.message,
+                a.history_request_id,
+            ]
+            for a in refusals
+        ]
+        story.append(
+            table(
+                ["When", "Refused", "Acted on", "Why it was refused", "Request"],
+                rows,
+                _widths(width, [1.3, 2, 2.4, 4, 1.6]),
+            )
+        )
+        if more_refusals:
+            story.append(p("Only the newest 1000 refused attempts are shown.", body))
+    else:
+        story.append(p("No refused attempt recorded in the period.", body))
+
     # The access log.
     story.append(Paragraph("Sign-ins and sign-outs", heading))
     if events:
@@ -288,7 +339,7 @@ def dossier_pdf(user, since, until, *, generated_by, models=None, actions=None, 
         table_ = selectors.table_for(flag.change_model)
         if table_ is not None:
             tables[table_.label] = table_.model
-    checked = sorted({m._meta.db_table: m for m in [*tables.values(), AccessEvent]}.items())
+    checked = sorted({m._meta.db_table: m for m in [*tables.values(), AccessEvent, RefusedAttempt]}.items())
     rows = []
     for db_table, model in checked:
         count, problem = verify_table(model)

@@ -20,7 +20,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 from numbers.models import UndeletableModel, UndeletableQuerySet
 
 from .chain import ChainedRecord
-from .choices import AccessKind, CaseOutcome, CaseState
+from .choices import AccessKind, CaseOutcome, CaseState, RefusalKind
 from .history import AuditedHistoricalRecords, append_only_triggers
 
 simple_history.register(
@@ -119,6 +119,50 @@ class AccessEvent(ChainedRecord):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.username} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class RefusedAttempt(ChainedRecord):
+    """A service refused to act on authority or on a rule: kept as evidence of the attempt.
+
+    Written by ``audit.context.audited`` after the refused call rolled back, in a
+    transaction of its own (see ``audit.refusals`` for what counts as a refusal).
+    Append-only and on the chain like the access log; it never changes, so it
+    keeps no history of its own.
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="refused_attempts"
+    )
+    actor_label = models.CharField(
+        max_length=150, blank=True, db_index=True, help_text="The actor's user name at the time, or job:<name>."
+    )
+    kind = models.CharField(max_length=10, choices=RefusalKind.choices)
+    service = models.CharField(max_length=100, db_index=True, help_text="The service that refused.")
+    rule = models.CharField(max_length=100, db_index=True, help_text="The error code, or its class when it has none.")
+    message = models.TextField()
+    target_model = models.CharField(max_length=100, blank=True, help_text="app_label.model of the object acted on.")
+    target_pk = models.CharField(max_length=40, blank=True)
+    target_label = models.CharField(max_length=200, blank=True, help_text="The object as shown at the time.")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        triggers = append_only_triggers()
+        indexes = [models.Index(fields=["actor", "-at"], name="refusal_actor_at_idx")]
+        constraints = [models.CheckConstraint(condition=Q(kind__in=RefusalKind.values), name="refusal_kind_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.service} refused {self.actor_label or 'nobody'} ({self.rule}) at {self.at:%Y-%m-%d %H:%M}"
+
+    @property
+    def target(self) -> str:
+        if not self.target_model:
+            return ""
+        return (
+            f"{self.target_label} ({self.target_model} #{self.target_pk})"
+            if self.target_label
+            else (f"{self.target_model} #{self.target_pk}")
+        )
 
 
 class DisciplinaryCase(UndeletableModel):

@@ -30,7 +30,7 @@ from staff.selectors import is_working
 
 from .chain import CHAIN_FIELDS, AuditedHistoricalRecord, chained_models
 from .choices import CaseState
-from .models import AccessEvent, DisciplinaryCase
+from .models import AccessEvent, DisciplinaryCase, RefusedAttempt
 
 PER_PAGE = 200
 OBJECT_HISTORY_LIMIT = 500
@@ -449,6 +449,20 @@ def access_events(user, since, until, *, limit: int = ACCESS_LIMIT) -> tuple[lis
         .order_by("-at", "-id")[: limit + 1]
     )
     return rows[:limit], len(rows) > limit
+
+
+def refused_attempts(user, since, until, *, limit: int = ACCESS_LIMIT) -> tuple[list[RefusedAttempt], bool]:
+    """What the services refused ``user`` in the period, newest first: evidence of attempts."""
+    rows = list(
+        RefusedAttempt.objects.filter(actor=user, at__gte=since, at__lt=until).order_by("-at", "-id")[: limit + 1]
+    )
+    return rows[:limit], len(rows) > limit
+
+
+def request_refusals(request_id: str) -> list[RefusedAttempt]:
+    if not REQUEST_ID_RE.match(request_id or ""):
+        return []
+    return list(RefusedAttempt.objects.filter(history_request_id=request_id).order_by("at", "id"))
 
 
 @dataclass

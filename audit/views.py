@@ -111,6 +111,7 @@ def review(request):
             page = 1
         timeline = selectors.employee_timeline(employee, since, until, form.models(), form.actions(), page=page)
         events, more_events = selectors.access_events(employee, since, until)
+        refusals, more_refusals = selectors.refused_attempts(employee, since, until)
         summary = selectors.employee_summary(employee)
         has_case = summary.open_case is not None
         context.update(
@@ -121,6 +122,8 @@ def review(request):
                 "timeline": timeline,
                 "events": events,
                 "more_events": more_events,
+                "refusals": refusals,
+                "more_refusals": more_refusals,
                 "query": _query(form),
                 "next_query": _query(form, page=page + 1) if timeline.has_more else "",
                 "previous_query": _query(form, page=page - 1) if page > 1 else "",
@@ -293,7 +296,8 @@ def object_detail(request, label: str, pk: str):
 @require_GET
 def request_detail(request, request_id: str):
     entries, more, events = selectors.request_changes(request_id)
-    if not entries and not events:
+    refusals = selectors.request_refusals(request_id)
+    if not entries and not events and not refusals:
         raise Http404("Nothing was recorded under this request id.")
     return render_screen(
         request,
@@ -304,6 +308,7 @@ def request_detail(request, request_id: str):
             "entries": entries,
             "more": more,
             "events": events,
+            "refusals": refusals,
             "limit": selectors.REQUEST_LIMIT,
         },
     )

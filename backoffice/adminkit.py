@@ -12,6 +12,8 @@ from django.http import HttpResponseRedirect
 from django.utils.functional import cached_property
 from simple_history.admin import SimpleHistoryAdmin
 
+from audit.context import record_refusal
+
 from .history import stamp_change
 
 
@@ -121,6 +123,12 @@ class PortalModelAdmin(NoDeleteAdminMixin, SimpleHistoryAdmin):
         except (ValidationError, PermissionDenied) as exc:
             if not getattr(request, "_portal_saving", False):
                 raise
+            # Rolled back by now: a refusal no service kept (a model guard's) is kept here.
+            try:
+                target = self.model._base_manager.filter(pk=object_id).first() if object_id else None
+            except (ValueError, ValidationError):
+                target = None
+            record_refusal(service=f"admin: {self.opts.label_lower}", error=exc, actor=request.user, target=target)
             report_service_error(request, exc)
             return HttpResponseRedirect(request.get_full_path())
 

@@ -87,6 +87,8 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     # One request id for every change a request makes (and the access log).
     "audit.middleware.RequestIdMiddleware",
+    # A suspended or disabled account is signed out on its next request, whatever disabled it.
+    "staff.middleware.SignOutSuspendedMiddleware",
     # Last, as django-axes asks: it turns lockouts into a response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -135,7 +137,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = [
     # django-axes first so a locked-out user is refused before any other check.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's model backend, refusing a suspended employee as well as an inactive account.
+    "staff.backends.WorkingEmployeeBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 # Object permissions are never granted to anonymous visitors, so guardian needs

@@ -10,17 +10,19 @@ held states.
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.signals import pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from audit.context import record_refusal
 from audit.history import AuditedHistoricalRecords
 
 from .choices import (
@@ -63,6 +65,23 @@ def service_write_scope():
 
 def in_service_scope() -> bool:
     return _service_write.get()
+
+
+def kept_as_evidence(guard):
+    """A guard's refusal outside any transaction (the shell, a script) is kept as a refused
+    attempt; inside one, whoever rolls it back keeps it (the admin: backoffice.adminkit)."""
+
+    @functools.wraps(guard)
+    def wrapper(sender, instance, *args, **kwargs):
+        try:
+            return guard(sender, instance, *args, **kwargs)
+        except GuardedFieldChange as error:
+            if not transaction.get_connection().in_atomic_block:
+                target = instance if instance.pk is not None else None
+                record_refusal(service=f"{sender._meta.label_lower} save", error=error, target=target)
+            raise
+
+    return wrapper
 
 
 class UndeletableQuerySet(models.QuerySet):
@@ -322,6 +341,7 @@ def _check_new_number(number: MobileNumber) -> None:
 
 
 @receiver(pre_save, sender=MobileNumber)
+@kept_as_evidence
 def guard_number_fields(sender, instance: MobileNumber, raw: bool = False, **kwargs) -> None:
     """Refuse writes of status and holder that do not come from the services.
 
@@ -390,6 +410,7 @@ def _refuse_ledger_write(model=None) -> None:
         )
 
 
+@kept_as_evidence
 def guard_service_written(sender, instance, raw: bool = False, **kwargs) -> None:
     """pre_save for service-written models (also covers fixtures and the shell)."""
     _refuse_ledger_write(sender)

@@ -1,6 +1,9 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
@@ -13,14 +16,31 @@ from .forms import EmployeeForm
 from .models import Employee, StaffNotice, Suspension
 
 
+class EmployeeActionForm(ActionForm):
+    """The changelist's action bar, with the reason the suspension services require."""
+
+    reason = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Reason",
+        widget=forms.TextInput(attrs={"size": 40, "placeholder": "Why (recorded with your name)"}),
+    )
+
+
 @admin.register(Employee)
 class EmployeeAdmin(PortalModelAdmin):
+    """Employment status is read-only here: suspending and reinstating are the actions
+    below, which call staff.services (the login disabled, every session ended, the
+    grants taken and kept), never a write of the status field."""
+
     form = EmployeeForm
+    action_form = EmployeeActionForm
+    actions = ["suspend_selected", "reinstate_selected"]
     list_display = ("employee_code", "user", "role_names", "branch_codes", "employment_status")
     list_select_related = ("user",)
     list_filter = ("employment_status", "branches")
     search_fields = ("employee_code", "user__username", "user__last_name")
-    readonly_fields = ("created_at",)
+    readonly_fields = ("employment_status", "created_at")
     fieldsets = (
         ("Account", {"fields": ("username", "first_name", "last_name", "password")}),
         ("Employee", {"fields": ("employee_code", "employment_status", "roles", "branches", "created_at")}),
@@ -63,10 +83,25 @@ class EmployeeAdmin(PortalModelAdmin):
             services.employee_set_branches(employee=obj, branches=data["branches"], actor=request.user, reason=reason)
         if "roles" in form.changed_data:
             services.employee_set_roles(employee=obj, roles=data["roles"], actor=request.user, reason=reason)
-        if "employment_status" in form.changed_data:
-            services.employee_set_status(
-                employee=obj, status=data["employment_status"], actor=request.user, reason=reason
-            )
+
+    def _each(self, request, queryset, service, done: str) -> None:
+        reason = request.POST.get("reason", "")
+        for employee in queryset.select_related("user").order_by("employee_code"):
+            try:
+                service(user=employee.user, actor=request.user, reason=reason)
+            except (ValidationError, PermissionDenied) as exc:
+                text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                messages.error(request, f"Refused, nothing changed for {employee.user.get_username()}: {text}")
+            else:
+                messages.success(request, f"{employee.user.get_username()} {done}.")
+
+    @admin.action(description="Suspend the selected employees pending review (give a reason)", permissions=["view"])
+    def suspend_selected(self, request, queryset):
+        self._each(request, queryset, services.employee_suspend, "is suspended and signed out everywhere")
+
+    @admin.action(description="Reinstate the selected employees (give a reason)", permissions=["view"])
+    def reinstate_selected(self, request, queryset):
+        self._each(request, queryset, services.employee_reinstate, "is reinstated")
 
     def save_related(self, request, form, formsets, change):
         # Branches are set by the services above, which also recompute authority.

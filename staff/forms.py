@@ -5,7 +5,7 @@ from django.contrib.auth.password_validation import validate_password
 from backoffice.adminkit import ReasonField
 from numbers.models import Branch
 
-from .choices import EmploymentStatus, Role
+from .choices import Role
 from .models import Employee
 
 
@@ -20,7 +20,6 @@ class EmployeeForm(forms.ModelForm):
     branches = forms.ModelMultipleChoiceField(
         queryset=Branch.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
     )
-    employment_status = forms.ChoiceField(choices=EmploymentStatus.choices)
     change_reason = ReasonField()
 
     class Meta:
@@ -41,7 +40,6 @@ class EmployeeForm(forms.ModelForm):
                 last_name=user.last_name,
                 roles=[g.name for g in user.groups.all() if g.name in Role.values],
                 branches=list(self.instance.branches.all()),
-                employment_status=self.instance.employment_status,
             )
 
     def clean(self):

@@ -67,6 +67,7 @@ _COMPLAINTS = _model_perms(["view"], {"complaints": _COMPLAINT_CASE_MODELS}) + [
 _REVIEW = [
     "audit.review_audit",
     "audit.view_accessevent",
+    "audit.view_refusedattempt",
     "audit.view_disciplinarycase",
     "audit.view_casenote",
     "staff.view_suspension",

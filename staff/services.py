@@ -145,10 +145,22 @@ def employee_set_status(*, employee: Employee, status: str, actor, reason: str) 
     if employee.user_id == actor.pk:
         raise PermissionDenied("Nobody changes their own employment status.")
     employee = Employee.objects.select_for_update().get(pk=employee.pk)
+    if status == EmploymentStatus.ACTIVE and Suspension.objects.filter(
+        user_id=employee.user_id, reinstated_at__isnull=True
+    ):
+        raise ValidationError(
+            "%(name)s is suspended pending review: only a reinstatement from the review gives the work back.",
+            params={"name": employee.user.get_username()},
+            code="suspended_pending_review",
+        )
     employee.employment_status = status
     stamp_change(employee, actor=actor, reason=reason)
     employee.save()
     _sync_branch_authority(employee)
+    if status != EmploymentStatus.ACTIVE:
+        # Whoever stops working is signed out everywhere now (the login is refused too:
+        # staff.backends and staff.middleware), not at the end of their sessions.
+        end_sessions(employee.user)
     return employee
 
 

@@ -102,10 +102,15 @@ def _raw_update_holding(holding_id: int, **columns) -> None:
         cursor.execute(f"UPDATE numbers_holding SET {assignments} WHERE id = %s", [*columns.values(), holding_id])  # noqa: S608
 
 
+# The ledger's own triggers (migration 0016) may refuse first: within the quarantine a
+# number goes to no other subscriber, and a holding's who and since when never change.
+LEDGER_TRIGGER_MESSAGES = ("less than the minimum quarantine", "of a holding never change")
+
+
 def _refused_by_trigger(action) -> None:
     with pytest.raises(IntegrityError) as exc, transaction.atomic():
         action()
-    assert TRANSFER_TRIGGER_MESSAGE in str(exc.value)
+    assert any(text in str(exc.value) for text in (TRANSFER_TRIGGER_MESSAGE, *LEDGER_TRIGGER_MESSAGES))
 
 
 def _ledger(number) -> list[tuple]:
@@ -256,7 +261,7 @@ def _raw_insert_restoration_holding(*, number_id: int, subscriber_id: int) -> No
 def _refused_by_restoration_trigger(action) -> None:
     with pytest.raises(IntegrityError) as exc, transaction.atomic():
         action()
-    assert RESTORATION_TRIGGER_MESSAGE in str(exc.value)
+    assert any(text in str(exc.value) for text in (RESTORATION_TRIGGER_MESSAGE, *LEDGER_TRIGGER_MESSAGES))
 
 
 @pytest.fixture

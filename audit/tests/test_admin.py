@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import pytest
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from audit import services
 from audit.choices import AccessKind
-from audit.models import AccessEvent, CaseNote, ChainHead, DisciplinaryCase
+from audit.models import AccessEvent, CaseNote, ChainHead, DisciplinaryCase, RefusedAttempt
 from complaints import services as cs
 from complaints.choices import Channel, ComplaintCategory, Severity
 from complaints.selectors import flaggable_changes
@@ -30,9 +31,10 @@ EVENTS = "/admin/audit/accessevent/"
 CASES = "/admin/audit/disciplinarycase/"
 NOTES = "/admin/audit/casenote/"
 SUSPENSIONS = "/admin/staff/suspension/"
+REFUSALS = "/admin/audit/refusedattempt/"
 LOGIN = "/admin/login/"
-LISTS = [EVENTS, CASES, NOTES, SUSPENSIONS]
-MODELS = [AccessEvent, DisciplinaryCase, CaseNote, Suspension]
+LISTS = [EVENTS, CASES, NOTES, SUSPENSIONS, REFUSALS]
+MODELS = [AccessEvent, DisciplinaryCase, CaseNote, Suspension, RefusedAttempt]
 
 
 def open_case(employee, auditor, **kwargs) -> DisciplinaryCase:
@@ -53,7 +55,10 @@ def sign_in(username: str) -> None:
 
 @pytest.fixture
 def records(auditor, agent_b, agent_c):
-    """One of each: a sign-in and a failed one, a case with a note, a suspension on it."""
+    """One of each: a sign-in and a failed one, a case with a note, a suspension on it,
+    and agent_c's refused attempt to suspend the auditor."""
+    with pytest.raises(PermissionDenied):
+        employee_suspend(user=auditor, actor=agent_c, reason="payback")
     sign_in("agent_b")
     failed_sign_in("agent_b")
     case = open_case(agent_b, auditor)
@@ -64,6 +69,7 @@ def records(auditor, agent_b, agent_c):
         DisciplinaryCase: case,
         CaseNote: note,
         Suspension: suspension,
+        RefusedAttempt: RefusedAttempt.objects.get(actor=agent_c),
     }
 
 

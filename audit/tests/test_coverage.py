@@ -18,7 +18,7 @@ from simple_history.utils import bulk_create_with_history
 
 from audit.chain import ChainedRecord, chained_models, verify_table
 from audit.context import audited_transaction
-from audit.models import AccessEvent
+from audit.models import AccessEvent, RefusedAttempt
 from complaints import services as cs
 from complaints.choices import Channel, ComplaintCategory, Severity
 from complaints.models import ComplaintUserObjectPermission
@@ -91,7 +91,7 @@ def test_every_history_model_is_on_the_chain():
         if name:
             assert issubclass(getattr(tracked, name).model, ChainedRecord), tracked._meta.label
     # Chained means history plus the access log, nothing left out.
-    assert set(chained_models()) == set(history) | {AccessEvent}
+    assert set(chained_models()) == set(history) | {AccessEvent, RefusedAttempt}
 
 
 # --- The records of authority ----------------------------------------------------------

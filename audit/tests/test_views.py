@@ -150,7 +150,9 @@ def test_a_suspended_auditor_is_refused(client, auditor, admin_user, agent_b):
     employee = Employee.objects.get(user=auditor)
     employee.employment_status = EmploymentStatus.SUSPENDED
     employee.save()
-    assert client.get(REVIEW).status_code == 403
+    # Signed out on the next request (staff.middleware), so sent to sign in again.
+    response = client.get(REVIEW)
+    assert response.status_code == 302 and "login" in response["Location"]
 
 
 def test_the_review_link_is_in_the_header_for_reviewers_only(client, auditor, agent_a):

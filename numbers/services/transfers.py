@@ -817,7 +817,8 @@ def transfer_approve(*, request: TransferRequest, actor, reason: str) -> Transfe
         raise PermissionDenied("You have no authority to approve transfers for this branch.")
     blockers = transfer_approval_blockers(request=request, actor=actor, now=now)
     if blockers:
-        raise ValidationError(blockers, code="approval_refused")
+        # Each blocker carries the code (a list loses the one given beside it): a refusal on record.
+        raise ValidationError([ValidationError(blocker, code="approval_refused") for blocker in blockers])
     if request.first_approved_by_id is None:
         high = [flag for flag in transfer_risk_flags_now(transfer=request, now=now) if flag.is_high]
         if high or request.second_approval_required:

@@ -1,4 +1,4 @@
-"""Migration 0012 on a database that already had subscribers (and their history):
+"""Migration 0014 on a database that already had subscribers (and their history):
 the readable number is gone from rows and history, and verify_audit still says intact."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def _migrate(targets):
 
 
 def _chained_history(apps, subscriber, *, reason: str, history_type: str) -> None:
-    """A history row as the portal wrote it before 0012: plaintext number, chained after the head."""
+    """A history row as the portal wrote it before 0014: plaintext number, chained after the head."""
     History = apps.get_model("numbers", "HistoricalSubscriber")
     Head = apps.get_model("audit", "ChainHead")
     table = History._meta.db_table

@@ -397,7 +397,7 @@ def test_the_database_refuses_one_supervisor_as_both_approvers(agent_a, agent_b,
         _write(TransferRequest, done.pk, first_approved_by=None, first_approved_at=None, first_approval_reason="")
 
 
-# --- The ledger's trigger (migration 0012, PostgreSQL and SQLite) ------------------------------------
+# --- The ledger's trigger (migration 0015, PostgreSQL and SQLite) ------------------------------------
 
 
 def _hand_over(request, decided_by) -> None:

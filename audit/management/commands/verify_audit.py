@@ -1,16 +1,18 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.chain import chained_models, verify_table
+from audit.ledger import verify_ledger
 
 
 class Command(BaseCommand):
     help = (
-        "Recompute the hash chain of every audit table (history, access log) and report the "
-        "first broken link of each. Exits non-zero when any record was altered or removed."
+        "Recompute the hash chain of every audit table (history, access log, refused attempts) and "
+        "report the first broken link of each; then check the holding ledger against its history and "
+        "name every number whose holder changed without a service record. Exits non-zero on any finding."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--table", action="append", help="Only these tables (db table names).")
+        parser.add_argument("--table", action="append", help="Only these tables (db table names); skips the ledger.")
 
     def handle(self, *args, table=None, **options):
         models = [m for m in chained_models() if not table or m._meta.db_table in table]
@@ -26,9 +28,26 @@ class Command(BaseCommand):
                 self.stderr.write(f"BROKEN  {problem}")
             elif options["verbosity"] >= 2:
                 self.stdout.write(f"ok      {model._meta.db_table}: {count} records")
-        if broken:
-            raise CommandError(
-                f"The audit trail was tampered with: {len(broken)} of {len(models)} chains are broken "
-                f"(first: {broken[0]})."
+        ledger = [] if table else verify_ledger()
+        for problem in ledger:
+            self.stderr.write(f"LEDGER  {problem}")
+        if broken or ledger:
+            parts = []
+            if broken:
+                parts.append(
+                    f"the audit trail was tampered with: {len(broken)} of {len(models)} chains are broken "
+                    f"(first: {broken[0]})"
+                )
+            if ledger:
+                numbers = sorted({problem.msisdn for problem in ledger})
+                parts.append(
+                    f"the ledger disagrees with its history for {len(numbers)} number(s): {', '.join(numbers[:20])}"
+                )
+            message = "; ".join(parts)
+            raise CommandError(f"{message[0].upper()}{message[1:]}.")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Audit chain intact: {len(models)} tables, {total} records."
+                + ("" if table else " The ledger matches its history.")
             )
-        self.stdout.write(self.style.SUCCESS(f"Audit chain intact: {len(models)} tables, {total} records."))
+        )

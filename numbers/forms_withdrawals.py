@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from backoffice.adminkit import ReasonField
 
-from .choices import WithdrawalGround
+from .choices import IdentityDocumentType, WithdrawalGround
 from .forms import MsisdnFormField
 from .models import MobileNumber
 from .selectors import number_list
@@ -56,4 +56,24 @@ class WithdrawalCodeForm(forms.Form):
 class WithdrawalReasonForm(forms.Form):
     """Send a code, cancel, approve or reject: each asks why."""
 
+    reason = ReasonField()
+
+
+class WithdrawalInPersonForm(forms.Form):
+    """The holder at the counter without the SIM: the document shown and its photo."""
+
+    document_type = forms.ChoiceField(label="Identity document type", choices=IdentityDocumentType.choices)
+    document_number = forms.CharField(label="Identity document number shown", max_length=40)
+    document_photo = forms.FileField(
+        label="Photo of the document shown",
+        required=False,  # the service requires it and says so
+        help_text="JPEG or PNG, at most 10 MB. Only reviewers can open it.",
+    )
+    reason = ReasonField()
+
+
+class WithdrawalReinstateForm(forms.Form):
+    """Give the number back to its last holder; the service checks who that is."""
+
+    subscriber = forms.IntegerField(widget=forms.HiddenInput)
     reason = ReasonField()

@@ -954,6 +954,33 @@ class WithdrawalRequest(UndeletableModel):
     code_attempts = models.PositiveSmallIntegerField(default=0)
     codes_sent = models.PositiveSmallIntegerField(default=0)
     holder_consented_at = models.DateTimeField(null=True, blank=True)
+    # Or the holder's consent in person (SIM lost or broken): the document shown, its
+    # photo (opened only by reviewers) and a second employee of the branch confirming.
+    holder_check_document_type = models.CharField(
+        "identity document checked", max_length=20, choices=IdentityDocumentType.choices, blank=True
+    )
+    holder_check_document_reference = models.CharField(
+        "document checked (masked)", max_length=60, blank=True, help_text="Only the last characters are kept."
+    )
+    holder_check_photo = models.FileField(
+        "photo of the document shown",
+        upload_to="withdrawal-evidence/%Y/%m/",
+        blank=True,
+        help_text="Evidence of the in-person check of the holder; opened only by reviewers.",
+    )
+    holder_checked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    holder_checked_at = models.DateTimeField(null=True, blank=True)
+    holder_check_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The second employee of the branch who confirmed the in-person check.",
+    )
+    holder_check_confirmed_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -997,6 +1024,20 @@ class WithdrawalRequest(UndeletableModel):
                 | Q(holder_consented_at__isnull=False),
                 name="withdrawal_holder_consented",
                 violation_error_message="A withdrawal at the holder's request needs their consent by code.",
+            ),
+            # The in-person check counts only with a colleague's confirmation: never the
+            # employee who captured it, nor the requester.
+            models.CheckConstraint(
+                condition=Q(holder_check_confirmed_by__isnull=True)
+                | (
+                    Q(holder_checked_by__isnull=False, holder_check_confirmed_at__isnull=False)
+                    & ~Q(holder_check_photo="")
+                    & ~Q(holder_check_confirmed_by=models.F("holder_checked_by"))
+                    & ~Q(holder_check_confirmed_by=models.F("requested_by"))
+                ),
+                name="withdrawal_holder_check_second_employee",
+                violation_error_message="The in-person check is confirmed by another employee than its capturer "
+                "and the requester.",
             ),
             models.CheckConstraint(
                 condition=(

@@ -418,7 +418,14 @@ def withdrawal_queue(*, user) -> QuerySet[WithdrawalRequest]:
 def withdrawal_detail(*, pk: int) -> WithdrawalRequest | None:
     return (
         WithdrawalRequest.objects.select_related(
-            "number", "holder", "branch", "requested_by", "decided_by", "closed_by"
+            "number",
+            "holder",
+            "branch",
+            "requested_by",
+            "decided_by",
+            "closed_by",
+            "holder_checked_by",
+            "holder_check_confirmed_by",
         )
         .filter(pk=pk)
         .first()

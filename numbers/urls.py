@@ -47,4 +47,12 @@ urlpatterns = [
     path("withdrawals/<int:pk>/cancel/", views_withdrawals.withdrawal_cancel, name="withdrawal_cancel"),
     path("withdrawals/<int:pk>/approve/", views_withdrawals.withdrawal_approve, name="withdrawal_approve"),
     path("withdrawals/<int:pk>/reject/", views_withdrawals.withdrawal_reject, name="withdrawal_reject"),
+    path("withdrawals/<int:pk>/in-person/", views_withdrawals.withdrawal_in_person, name="withdrawal_in_person"),
+    path(
+        "withdrawals/<int:pk>/confirm-check/",
+        views_withdrawals.withdrawal_confirm_check,
+        name="withdrawal_confirm_check",
+    ),
+    path("withdrawals/<int:pk>/photo/", views_withdrawals.withdrawal_holder_photo, name="withdrawal_holder_photo"),
+    path("withdrawals/<int:pk>/reinstate/", views_withdrawals.withdrawal_reinstate, name="withdrawal_reinstate"),
 ]

@@ -17,18 +17,27 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from audit.selectors import can_review
 from backoffice.screens import RowPaginator, render_screen, report_form_errors
 from staff.selectors import branch_scope, has_branch_perm
 
 from . import selectors, services
-from .choices import WithdrawalGround, WithdrawalState
-from .forms_withdrawals import WithdrawalCodeForm, WithdrawalCreateForm, WithdrawalReasonForm
-from .models import WithdrawalRequest
+from .choices import NumberStatus, WithdrawalGround, WithdrawalState
+from .forms_withdrawals import (
+    WithdrawalCodeForm,
+    WithdrawalCreateForm,
+    WithdrawalInPersonForm,
+    WithdrawalReasonForm,
+    WithdrawalReinstateForm,
+)
+from .models import Subscriber, WithdrawalRequest
 
 PER_PAGE = 50
 SEND_CODE, CONFIRM_CODE, CANCEL, APPROVE, REJECT = "sendcode", "confirm", "cancel", "approve", "reject"
+IN_PERSON, CONFIRM_CHECK, REINSTATE = "inperson", "confirmcheck", "reinstate"
 COUNTER_PERMS = ("operate_branch", "supervise_branch")
 
 
@@ -125,6 +134,18 @@ def withdrawal_detail(request, pk: int):
         "withdrawal": withdrawal,
         "is_open": is_open,
         "can_code": counter and needs_code,
+        "can_check": counter and needs_code and withdrawal.holder_checked_at is None,
+        "can_confirm_check": counter
+        and needs_code
+        and withdrawal.holder_checked_at is not None
+        and user.pk not in (withdrawal.holder_checked_by_id, withdrawal.requested_by_id),
+        "can_open_photo": bool(withdrawal.holder_check_photo) and can_review(user),
+        "can_reinstate": supervises
+        and withdrawal.state == WithdrawalState.EXECUTED
+        and withdrawal.number.status in (NumberStatus.WITHDRAWN, NumberStatus.AGING),
+        "in_person_form": WithdrawalInPersonForm(prefix=IN_PERSON),
+        "confirm_check_form": WithdrawalReasonForm(prefix=CONFIRM_CHECK),
+        "reinstate_form": WithdrawalReinstateForm(prefix=REINSTATE, initial={"subscriber": withdrawal.holder_id}),
         "can_cancel": counter and is_open,
         "can_decide": supervises and is_open,
         "blockers": services.withdrawal_approval_blockers(request=withdrawal, actor=user) if supervises else [],
@@ -221,3 +242,77 @@ def withdrawal_reject(request, pk: int):
         return f"Withdrawal request {withdrawal.reference} rejected; the number stays with its holder."
 
     return _post_action(request, withdrawal, form, perform, what="Rejection")
+
+
+@login_required
+@require_POST
+def withdrawal_in_person(request, pk: int):
+    """The holder at the counter without the SIM: the document shown and its photo."""
+    withdrawal = _withdrawal_or_403(request, pk, COUNTER_PERMS)
+    form = WithdrawalInPersonForm(request.POST, request.FILES, prefix=IN_PERSON)
+
+    def perform(data):
+        services.withdrawal_record_holder_in_person(
+            request=withdrawal,
+            document_type=data["document_type"],
+            document_number=data["document_number"],
+            document_photo=data.get("document_photo"),
+            actor=request.user,
+            reason=data["reason"],
+        )
+        return "The holder's document check is recorded. Another employee of the branch confirms it next."
+
+    return _post_action(request, withdrawal, form, perform, what="In-person check")
+
+
+@login_required
+@require_POST
+def withdrawal_confirm_check(request, pk: int):
+    """A second employee confirms the in-person check; a superuser gets a 403."""
+    withdrawal = _withdrawal_or_403(request, pk, COUNTER_PERMS)
+    form = WithdrawalReasonForm(request.POST, prefix=CONFIRM_CHECK)
+
+    def perform(data):
+        done = services.withdrawal_confirm_holder_check(request=withdrawal, actor=request.user, reason=data["reason"])
+        return (
+            "Check confirmed: the holder's consent counts and the holder has been told. It cannot be approved "
+            f"before {timezone.localtime(services.holder_cooling_off_ends(done)):%d %b %Y %H:%M}."
+        )
+
+    return _post_action(request, withdrawal, form, perform, what="Confirmation")
+
+
+@login_required
+def withdrawal_holder_photo(request, pk: int):
+    """The photo of the holder's document is opened only by reviewers, streamed here."""
+    if not can_review(request.user):
+        raise PermissionDenied("Only reviewers open the photo of a document shown.")
+    withdrawal = selectors.withdrawal_detail(pk=pk)
+    if withdrawal is None or not withdrawal.holder_check_photo:
+        raise Http404("No document photo on this request.")
+    try:
+        handle = withdrawal.holder_check_photo.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The document photo is missing from storage.") from exc
+    response = FileResponse(handle, as_attachment=True, filename=os.path.basename(withdrawal.holder_check_photo.name))
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_POST
+def withdrawal_reinstate(request, pk: int):
+    """Give the withdrawn number back to its last holder during quarantine (supervisors)."""
+    withdrawal = _withdrawal_or_403(request, pk, ("supervise_branch",))
+    form = WithdrawalReinstateForm(request.POST, prefix=REINSTATE)
+
+    def perform(data):
+        subscriber = Subscriber.objects.filter(pk=data["subscriber"]).first()
+        if subscriber is None:
+            raise ValidationError("No such subscriber.")
+        services.number_reinstate(
+            number=withdrawal.number, subscriber=subscriber, actor=request.user, reason=data["reason"]
+        )
+        return f"{withdrawal.number.msisdn} is back with {subscriber.full_name} and active again; they have been told."
+
+    return _post_action(request, withdrawal, form, perform, what="Return to the last holder")

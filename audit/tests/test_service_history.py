@@ -37,6 +37,7 @@ from tests.factories import (
     MobileNumberFactory,
     consent_in_person,
     document_of,
+    document_photo,
     number_in_state,
     transfer_awaiting_approval,
 )
@@ -51,6 +52,7 @@ NOT_AUDITED = {
     # Pure reads: what stops an approval, which SLA rule or offer limit applies, a check.
     "transfer_approval_blockers": "read",
     "withdrawal_approval_blockers": "read",
+    "holder_cooling_off_ends": "read",
     "handset_text": "read (the text a handset receives, for the gateway call and the demo's handset)",
     "subscriber_change_approval_blockers": "read",
     "subscriber_holds_a_number": "read",
@@ -423,6 +425,42 @@ def _(fx):
     ns.withdrawal_send_code(request=asked, actor=actor, reason="holder at the counter")
     code = code_sent_to(asked.number.msisdn)
     return Call(lambda: ns.withdrawal_confirm_code(request=asked, code=code, actor=actor, reason="read back"), actor)
+
+
+def _holder_checked_in_person(fx):
+    asked = _asked_withdrawal(fx, WithdrawalGround.HOLDER_REQUEST)
+    holder = asked.holder
+    return ns.withdrawal_record_holder_in_person(
+        request=asked,
+        document_type=holder.id_document_type,
+        document_number=document_of(holder),
+        document_photo=document_photo(),
+        actor=fx("agent_a"),
+        reason="SIM lost, holder at the counter",
+    )
+
+
+@drives("withdrawal_record_holder_in_person")
+def _(fx):
+    asked, actor = _asked_withdrawal(fx, WithdrawalGround.HOLDER_REQUEST), fx("agent_a")
+    holder = asked.holder
+    return Call(
+        lambda: ns.withdrawal_record_holder_in_person(
+            request=asked,
+            document_type=holder.id_document_type,
+            document_number=document_of(holder),
+            document_photo=document_photo(),
+            actor=actor,
+            reason="SIM lost, holder at the counter",
+        ),
+        actor,
+    )
+
+
+@drives("withdrawal_confirm_holder_check")
+def _(fx):
+    checked, actor = _holder_checked_in_person(fx), fx("agent_b")
+    return Call(lambda: ns.withdrawal_confirm_holder_check(request=checked, actor=actor, reason="saw her"), actor)
 
 
 @drives("withdrawal_cancel")

@@ -40,6 +40,7 @@ from ..choices import (
     WithdrawalGround,
     WithdrawalState,
 )
+from ..identity import document_matches, normalize_document_number
 from ..lifecycle import policy
 from ..models import (
     Holding,
@@ -48,11 +49,12 @@ from ..models import (
     TransferLock,
     TransferRequest,
     WithdrawalRequest,
+    mask_document_number,
     service_write_scope,
 )
 from ..msisdn import format_msisdn
 from .inventory import _assert_ledger_matches, _require_branch_perm, _require_working, _start_holding, apply_move
-from .transfers import SIGNED_FORM_SIGNATURES, _check_upload, _tell_subscriber, _upload_kind
+from .transfers import PHOTO_KINDS, SIGNED_FORM_SIGNATURES, _check_upload, _tell_subscriber, _upload_kind
 
 # A held number may be withdrawn by hand from these states; a blocked one is frozen
 # by its complaint and leaves that state only through the complaint.
@@ -237,6 +239,120 @@ def _require_consent_pending(request: WithdrawalRequest) -> None:
         raise ValidationError("The holder has already confirmed %(ref)s.", params={"ref": request.reference})
 
 
+def _require_holder_still_holds(request: WithdrawalRequest) -> None:
+    number = request.number
+    if number.status not in WITHDRAWABLE_STATUSES or number.holder_id != request.holder_id:
+        raise ValidationError(
+            "%(msisdn)s is no longer held by the same holder.", params={"msisdn": number.msisdn}, code="holder_changed"
+        )
+
+
+def holder_cooling_off_ends(request: WithdrawalRequest) -> datetime | None:
+    """When the holder's time to object to an in-person consent runs out (None: not one)."""
+    if request.holder_check_confirmed_at is None or request.holder_notified_at is None:
+        return None
+    return request.holder_notified_at + timedelta(hours=settings.TRANSFER_COOLING_OFF_HOURS)
+
+
+@audited
+def withdrawal_record_holder_in_person(
+    *,
+    request: WithdrawalRequest,
+    document_type: str,
+    document_number: str,
+    document_photo: File | None,
+    actor,
+    reason: str,
+) -> WithdrawalRequest:
+    """The holder stands at the counter without the SIM (lost or broken): the document
+    shown must be the one on record, and its photo is kept as evidence only reviewers
+    open. It counts only once a second employee confirms (``withdrawal_confirm_holder_check``)."""
+    reason = require_reason(reason)
+    now = timezone.now()
+    request = _locked_request(request)
+    _require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "record holder consents")
+    _require_consent_pending(request)
+    _require_holder_still_holds(request)
+    if request.holder_checked_at is not None:
+        raise ValidationError(
+            "The holder's check for %(ref)s is already recorded; a second employee confirms it.",
+            params={"ref": request.reference},
+            code="already_checked",
+        )
+    shown = normalize_document_number(document_number)
+    if not shown:
+        raise ValidationError("Enter the number of the identity document shown.", code="document_required")
+    if not document_matches(request.holder, document_type, shown):
+        raise ValidationError(
+            "The identity document shown does not match %(name)s's record. Nothing was recorded.",
+            params={"name": request.holder.full_name},
+            code="document_mismatch",
+        )
+    _check_upload(
+        document_photo, what="photo of the document shown", kinds=PHOTO_KINDS, described="a JPEG or PNG image"
+    )
+    # A random name: the uploader's file name may itself carry personal data.
+    document_photo.name = f"{uuid.uuid4().hex}.{_upload_kind(document_photo, PHOTO_KINDS)}"
+    request.holder_check_document_type = document_type
+    request.holder_check_document_reference = mask_document_number(shown)
+    request.holder_check_photo = document_photo
+    request.holder_checked_by = actor
+    request.holder_checked_at = now
+    stamp_change(request, actor=actor, reason=reason)
+    with service_write_scope():
+        request.save()
+    return request
+
+
+@audited
+def withdrawal_confirm_holder_check(*, request: WithdrawalRequest, actor, reason: str) -> WithdrawalRequest:
+    """A second employee of the branch, neither the requester nor whoever captured the
+    check, confirms it; the holder's consent then counts, and the holder is told by SMS.
+    Approval waits ``TRANSFER_COOLING_OFF_HOURS`` after that notice."""
+    reason = require_reason(reason)
+    now = timezone.now()
+    request = _locked_request(request)
+    _require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "confirm holder consents")
+    if actor.is_superuser:
+        raise PermissionDenied(
+            "Superuser accounts do not confirm consents: the confirmation is a named colleague's accountable duty."
+        )
+    _require_consent_pending(request)
+    _require_holder_still_holds(request)
+    if request.holder_checked_at is None or not request.holder_check_photo:
+        raise ValidationError(
+            "No in-person check of the holder, with the photo of the document shown, is recorded for %(ref)s.",
+            params={"ref": request.reference},
+            code="no_check",
+        )
+    if actor.pk == request.holder_checked_by_id:
+        raise ValidationError(
+            "You recorded this check: another employee of the branch must confirm it.", code="confirm_own"
+        )
+    if actor.pk == request.requested_by_id:
+        raise ValidationError(
+            "You made this request: another employee of the branch must confirm the holder's check.",
+            code="confirm_own_request",
+        )
+    request.holder_check_confirmed_by = actor
+    request.holder_check_confirmed_at = now
+    request.holder_consented_at = now
+    # The cooling-off runs from the notice of this consent, sent below.
+    request.holder_notified_at = now
+    request.state = WithdrawalState.AWAITING_APPROVAL
+    stamp_change(request, actor=actor, reason=reason)
+    with service_write_scope():
+        request.save()
+    ends = holder_cooling_off_ends(request)
+    _notify(
+        request,
+        f"Your consent to WITHDRAW your number {format_msisdn(request.number.msisdn)} (ref {request.reference}) was "
+        f"recorded at a branch in person. It cannot be approved before {timezone.localtime(ends):%d %b %Y %H:%M}. "
+        "If this was not you, call 1777 or visit a branch.",
+    )
+    return request
+
+
 def withdrawal_confirm_code(*, request: WithdrawalRequest, code: str, actor, reason: str) -> WithdrawalRequest:
     """Check the code the holder read back. A wrong try is counted even though the
     call fails, so this is deliberately not one transaction around the refusal."""
@@ -306,11 +422,12 @@ def withdrawal_cancel(*, request: WithdrawalRequest, actor, reason: str) -> With
 # --- The four-eyes decision -----------------------------------------------------
 
 
-def withdrawal_approval_blockers(*, request: WithdrawalRequest, actor) -> list[str]:
+def withdrawal_approval_blockers(*, request: WithdrawalRequest, actor, now: datetime | None = None) -> list[str]:
     """Every rule that stops ``actor`` approving ``request`` now; empty when it may.
 
     The approval service raises these; the decision page shows them before anyone tries.
     """
+    now = now or timezone.now()
     blockers: list[str] = []
     if not has_branch_perm(actor, "supervise_branch", request.branch_id):
         blockers.append("You have no authority to approve withdrawals for this branch.")
@@ -324,7 +441,17 @@ def withdrawal_approval_blockers(*, request: WithdrawalRequest, actor) -> list[s
     if request.requested_by_id == actor.pk:
         blockers.append("You made this request: another supervisor must approve it.")
     if request.ground == WithdrawalGround.HOLDER_REQUEST and request.holder_consented_at is None:
-        blockers.append("The holder has not confirmed the request with the code sent to the number.")
+        blockers.append(
+            "The holder has not confirmed the request, by the code sent to the number or in person with a second "
+            "employee's confirmation."
+        )
+    ends = holder_cooling_off_ends(request)
+    if ends is not None and now < ends:
+        blockers.append(
+            f"The holder consented in person, not by code to the number: the request cannot be approved before "
+            f"{timezone.localtime(ends):%d %b %Y %H:%M} ({settings.TRANSFER_COOLING_OFF_HOURS} hours after the "
+            "holder's notice)."
+        )
     if request.ground in DOCUMENT_GROUNDS and not request.document:
         blockers.append("The order or evidence is not attached.")
     number = request.number
@@ -347,7 +474,7 @@ def withdrawal_approve(*, request: WithdrawalRequest, actor, reason: str) -> Wit
     request.number = number
     if not has_branch_perm(actor, "supervise_branch", request.branch_id):
         raise PermissionDenied("You have no authority to approve withdrawals for this branch.")
-    blockers = withdrawal_approval_blockers(request=request, actor=actor)
+    blockers = withdrawal_approval_blockers(request=request, actor=actor, now=now)
     if blockers:
         raise ValidationError(blockers, code="approval_refused")
     request.state = WithdrawalState.EXECUTED

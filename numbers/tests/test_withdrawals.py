@@ -17,6 +17,7 @@ from django.utils import timezone
 from numbers import services
 from numbers.choices import (
     HoldingEndReason,
+    IdentityDocumentType,
     HoldingStartReason,
     NumberStatus,
     WithdrawalGround,
@@ -24,9 +25,9 @@ from numbers.choices import (
 )
 from numbers.demo import withdraw_as_lifecycle
 from numbers.exceptions import IllegalMove
-from numbers.models import Holding, MobileNumber, TransferLock, WithdrawalRequest
+from numbers.models import Holding, MobileNumber, TransferLock, WithdrawalRequest, service_write_scope
 from sms.choices import SmsPurpose
-from tests.factories import SubscriberFactory, number_in_state
+from tests.factories import SubscriberFactory, document_photo, number_in_state
 from tests.helpers import back_date, code_sent_to, ledger_rewrite_allowed, refused, with_sms
 from tests.snapshots import number_snapshot
 
@@ -259,6 +260,119 @@ def test_the_holders_request_needs_the_code_sent_to_the_number(
     assert confirmed.holder_consented_at is not None
     services.withdrawal_approve(request=asked, actor=supervisor_a, reason="The holder confirmed by code")
     assert state_of(active) == (NumberStatus.AGING, None)
+
+
+# --- Or the holder in person: a photo, a second employee, a cooling-off ---------------------
+
+
+def _in_person(request, *, actor, number: str = "N0123456", photo=True):
+    return services.withdrawal_record_holder_in_person(
+        request=request,
+        document_type=IdentityDocumentType.NATIONAL_ID,
+        document_number=number,
+        document_photo=document_photo() if photo else None,
+        actor=actor,
+        reason="SIM lost, the holder at the counter",
+    )
+
+
+@pytest.fixture
+def holder_asked(media, active, agent_a):
+    return services.withdrawal_request(
+        number=active, ground=WithdrawalGround.HOLDER_REQUEST, actor=agent_a, reason="The holder ends the contract"
+    )
+
+
+def test_the_holder_in_person_needs_a_second_employee_and_the_cooling_off(
+    holder_asked, active, agent_a, agent_b, supervisor_a, django_capture_on_commit_callbacks
+):
+    checked = _in_person(holder_asked, actor=agent_a)
+    assert checked.holder_check_photo.name.endswith(".png")
+    assert "document" not in checked.holder_check_photo.name  # random name, not the uploader's
+    assert checked.holder_check_document_reference.endswith("3456")
+    assert "N0123456" not in checked.holder_check_document_reference
+    assert checked.holder_consented_at is None and checked.state == WithdrawalState.AWAITING_CONSENT
+    refused(ValidationError, lambda: services.withdrawal_approve(request=checked, actor=supervisor_a, reason="ok"))
+    confirmed, sms = with_sms(
+        django_capture_on_commit_callbacks,
+        lambda: services.withdrawal_confirm_holder_check(request=checked, actor=agent_b, reason="saw her"),
+    )
+    assert (confirmed.state, confirmed.holder_check_confirmed_by) == (WithdrawalState.AWAITING_APPROVAL, agent_b)
+    assert confirmed.holder_consented_at is not None
+    assert active.msisdn in [m.to_msisdn for m in sms]
+    error = refused(
+        ValidationError, lambda: services.withdrawal_approve(request=confirmed, actor=supervisor_a, reason="ok")
+    )
+    assert "cannot be approved before" in " ".join(error.messages)
+    assert state_of(active)[0] == NumberStatus.ACTIVE
+    back_date(
+        WithdrawalRequest,
+        confirmed.pk,
+        holder_notified_at=timezone.now() - timedelta(hours=settings.TRANSFER_COOLING_OFF_HOURS, minutes=1),
+    )
+    services.withdrawal_approve(request=confirmed, actor=supervisor_a, reason="Checked twice, cooled off")
+    assert state_of(active) == (NumberStatus.AGING, None)
+
+
+def test_a_wrong_document_or_no_photo_records_nothing(holder_asked, agent_a):
+    before = WithdrawalRequest.history.filter(id=holder_asked.pk).count()
+    error = refused(ValidationError, lambda: _in_person(holder_asked, actor=agent_a, number="N9999999"))
+    assert error.code == "document_mismatch"
+    error = refused(ValidationError, lambda: _in_person(holder_asked, actor=agent_a, photo=False))
+    assert error.code == "form_required"
+    not_an_image = SimpleUploadedFile("id.png", b"%PDF-1.4 not a photo", content_type="image/png")
+    error = refused(
+        ValidationError,
+        lambda: services.withdrawal_record_holder_in_person(
+            request=holder_asked,
+            document_type=IdentityDocumentType.NATIONAL_ID,
+            document_number="N0123456",
+            document_photo=not_an_image,
+            actor=agent_a,
+            reason="x",
+        ),
+    )
+    assert error.code == "form_kind"
+    fresh = WithdrawalRequest.objects.get(pk=holder_asked.pk)
+    assert (fresh.holder_checked_at, fresh.holder_check_photo.name) == (None, "")
+    assert WithdrawalRequest.history.filter(id=holder_asked.pk).count() == before
+
+
+def test_the_check_is_not_confirmed_by_its_capturer_the_requester_a_superuser_or_another_branch(
+    holder_asked, agent_a, agent_b, agent_c, supervisor_a, admin_user
+):
+    checked = _in_person(holder_asked, actor=supervisor_a)
+
+    def confirm(actor):
+        return lambda: services.withdrawal_confirm_holder_check(request=checked, actor=actor, reason="saw her")
+
+    assert refused(ValidationError, confirm(supervisor_a)).code == "confirm_own"
+    assert refused(ValidationError, confirm(agent_a)).code == "confirm_own_request"
+    refused(PermissionDenied, confirm(admin_user))
+    refused(PermissionDenied, confirm(agent_c))
+    assert WithdrawalRequest.objects.get(pk=checked.pk).holder_check_confirmed_at is None
+    services.withdrawal_confirm_holder_check(request=checked, actor=agent_b, reason="saw her")
+
+
+def test_the_requester_alone_cannot_check_and_confirm(holder_asked, agent_a):
+    checked = _in_person(holder_asked, actor=agent_a)
+    refused(
+        ValidationError,
+        lambda: services.withdrawal_confirm_holder_check(request=checked, actor=agent_a, reason="me again"),
+    )
+
+
+def test_a_document_request_is_not_checked_in_person(asked, agent_a):
+    refused(ValidationError, lambda: _in_person(asked, actor=agent_a))
+
+
+def test_the_database_holds_the_second_employee(holder_asked, agent_a, agent_b):
+    checked = _in_person(holder_asked, actor=agent_b)
+    for confirmer in (agent_b, agent_a):  # the capturer, the requester
+        with pytest.raises(IntegrityError), transaction.atomic(), service_write_scope():
+            WithdrawalRequest.objects.filter(pk=checked.pk).update(
+                holder_check_confirmed_by=confirmer, holder_check_confirmed_at=timezone.now()
+            )
 
 
 def test_a_document_request_takes_no_code(asked, supervisor_a):

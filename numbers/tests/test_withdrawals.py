@@ -17,8 +17,8 @@ from django.utils import timezone
 from numbers import services
 from numbers.choices import (
     HoldingEndReason,
-    IdentityDocumentType,
     HoldingStartReason,
+    IdentityDocumentType,
     NumberStatus,
     WithdrawalGround,
     WithdrawalState,

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
+from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from numbers import services
-from numbers.choices import NumberStatus, WithdrawalGround, WithdrawalState
+from numbers.choices import IdentityDocumentType, NumberStatus, WithdrawalGround, WithdrawalState
 from numbers.models import MobileNumber, WithdrawalRequest
+from tests.factories import PNG_BYTES, document_photo
+from tests.helpers import back_date
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +119,105 @@ def test_the_admin_shows_withdrawal_requests_read_only(client, admin_user, asked
     assert client.get(url).status_code == 200
     assert client.get(f"/admin/numbers/withdrawalrequest/{asked.pk}/delete/").status_code == 403
     assert client.get("/admin/numbers/withdrawalrequest/add/").status_code == 403
+
+
+# --- The holder in person, and the number given back -------------------------------
+
+
+def _messages(response) -> str:
+    return " ".join(str(m) for m in get_messages(response.wsgi_request))
+
+
+def _in_person_post(client, withdrawal, number: str = "N0123456"):
+    return client.post(
+        f"/withdrawals/{withdrawal.pk}/in-person/",
+        {
+            "inperson-document_type": IdentityDocumentType.NATIONAL_ID,
+            "inperson-document_number": number,
+            "inperson-document_photo": document_photo(),
+            "inperson-reason": "SIM lost, the holder at the counter",
+        },
+    )
+
+
+@pytest.fixture
+def holder_asked(active, agent_a):
+    return services.withdrawal_request(
+        number=active, ground=WithdrawalGround.HOLDER_REQUEST, actor=agent_a, reason="The holder ends the contract"
+    )
+
+
+def test_the_holder_in_person_is_checked_then_confirmed_by_a_colleague_on_the_page(
+    client, agent_a, agent_b, auditor, supervisor_a, admin_user, holder_asked
+):
+    client.force_login(agent_a)
+    assert 'id="in-person-form"' in client.get(f"/withdrawals/{holder_asked.pk}/").content.decode()
+    response = _in_person_post(client, holder_asked, number="N9999999")
+    assert "does not match" in _messages(response)
+    assert WithdrawalRequest.objects.get(pk=holder_asked.pk).holder_checked_at is None
+    _in_person_post(client, holder_asked)
+    assert WithdrawalRequest.objects.get(pk=holder_asked.pk).holder_checked_by == agent_a
+    assert 'id="confirm-check-form"' not in client.get(f"/withdrawals/{holder_asked.pk}/").content.decode()
+    response = client.post(f"/withdrawals/{holder_asked.pk}/confirm-check/", {"confirmcheck-reason": "me"})
+    assert "another employee" in _messages(response)
+    assert client.get(f"/withdrawals/{holder_asked.pk}/photo/").status_code == 403  # not a reviewer
+    client.force_login(admin_user)
+    assert (
+        client.post(f"/withdrawals/{holder_asked.pk}/confirm-check/", {"confirmcheck-reason": "x"}).status_code == 403
+    )
+    client.force_login(agent_b)
+    assert 'id="confirm-check-form"' in client.get(f"/withdrawals/{holder_asked.pk}/").content.decode()
+    response = client.post(f"/withdrawals/{holder_asked.pk}/confirm-check/", {"confirmcheck-reason": "saw her"})
+    assert "cannot be approved before" in _messages(response)
+    fresh = WithdrawalRequest.objects.get(pk=holder_asked.pk)
+    assert (fresh.state, fresh.holder_check_confirmed_by) == (WithdrawalState.AWAITING_APPROVAL, agent_b)
+    client.force_login(supervisor_a)
+    assert "cannot be approved before" in client.get(f"/withdrawals/{holder_asked.pk}/").content.decode()
+    client.force_login(auditor)
+    photo = client.get(f"/withdrawals/{holder_asked.pk}/photo/")
+    assert photo.status_code == 200 and b"".join(photo.streaming_content) == PNG_BYTES
+
+
+@pytest.fixture
+def withdrawn_by_holder(holder_asked, agent_a, agent_b, supervisor_a):
+    services.withdrawal_record_holder_in_person(
+        request=holder_asked,
+        document_type=IdentityDocumentType.NATIONAL_ID,
+        document_number="N0123456",
+        document_photo=document_photo(),
+        actor=agent_a,
+        reason="SIM lost",
+    )
+    services.withdrawal_confirm_holder_check(request=holder_asked, actor=agent_b, reason="saw her")
+    back_date(
+        WithdrawalRequest,
+        holder_asked.pk,
+        holder_notified_at=timezone.now() - timedelta(hours=settings.TRANSFER_COOLING_OFF_HOURS + 1),
+    )
+    return services.withdrawal_approve(request=holder_asked, actor=supervisor_a, reason="Checked, cooled off")
+
+
+def test_a_supervisor_gives_the_number_back_to_its_last_holder(client, supervisor_a, withdrawn_by_holder, holder):
+    client.force_login(supervisor_a)
+    assert 'id="reinstate-form"' in client.get(f"/withdrawals/{withdrawn_by_holder.pk}/").content.decode()
+    response = client.post(
+        f"/withdrawals/{withdrawn_by_holder.pk}/reinstate/",
+        {"reinstate-subscriber": holder.pk, "reinstate-reason": "The holder found the SIM and changed their mind"},
+    )
+    assert response.status_code == 302 and "is back with" in _messages(response)
+    number = MobileNumber.objects.get(pk=withdrawn_by_holder.number_id)
+    assert (number.status, number.holder_id) == (NumberStatus.ACTIVE, holder.pk)
+
+
+def test_the_number_goes_back_to_nobody_else_and_not_by_an_agent(
+    client, agent_a, supervisor_a, withdrawn_by_holder, holder, newcomer
+):
+    url = f"/withdrawals/{withdrawn_by_holder.pk}/reinstate/"
+    client.force_login(agent_a)
+    assert 'id="reinstate-form"' not in client.get(f"/withdrawals/{withdrawn_by_holder.pk}/").content.decode()
+    assert client.post(url, {"reinstate-subscriber": holder.pk, "reinstate-reason": "x"}).status_code == 403
+    client.force_login(supervisor_a)
+    response = client.post(url, {"reinstate-subscriber": newcomer.pk, "reinstate-reason": "a friend of hers"})
+    assert "refused" in _messages(response) and "not the last holder" in _messages(response)
+    number = MobileNumber.objects.get(pk=withdrawn_by_holder.number_id)
+    assert (number.status, number.holder_id) == (NumberStatus.AGING, None)

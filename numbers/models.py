@@ -922,7 +922,9 @@ class WithdrawalRequest(UndeletableModel):
     list, executed only by a second supervisor (four eyes).
 
     The holder is told by SMS when it is asked. The holder's own request needs their
-    consent by a one-time code sent to the number (only its hash is kept here); a legal
+    consent by a one-time code sent to the number (only its hash is kept here) or in
+    person: the document shown, its photo, a second employee's confirmation, and no
+    approval before the cooling-off after the holder's notice; a legal
     order or a death needs its document attached. An approved request withdraws the
     number into quarantine, where only its last holder can have it back.
     """

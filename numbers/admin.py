@@ -337,8 +337,13 @@ class MobileNumberAdmin(PortalModelAdmin):
             extra_context.update(self._transfer_context(request, number))
         response = super().change_view(request, object_id, form_url, extra_context)
         if number is not None and response.status_code == 200:
-            # The holder and every past holder (the holdings below) are shown with their masked document.
-            holders = Holding.objects.filter(number=number).values_list("subscriber_id", flat=True)
+            # The holder and every past holder (the holdings below) are shown with their masked
+            # document; the holdings are read from the page's own formset, not queried again.
+            holders = [
+                getattr(form.instance, "subscriber_id", None)
+                for inline in response.context_data.get("inline_admin_formsets", ())
+                for form in inline.formset.forms
+            ]
             record_subscriber_views(request=request, subscribers=[number.holder_id, *holders])
         return response
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from celery.signals import task_postrun, task_prerun
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
@@ -38,6 +40,34 @@ def record_access(*, kind: str, request, user=None, username: str = "", subscrib
 def record_subscriber_view(*, request, subscriber) -> None:
     """A screen showed this subscriber's identity and contact details to the signed-in user."""
     record_access(kind=AccessKind.SUBSCRIBER, request=request, user=request.user, subscriber=subscriber)
+
+
+def record_subscriber_views(*, request, subscribers: Iterable) -> None:
+    """A screen showed several subscribers' identity or contact details: one event for each
+    distinct subscriber (given as a Subscriber or its id), written in one insert."""
+    from .models import AccessEvent
+
+    ids = list(dict.fromkeys(getattr(s, "pk", s) for s in subscribers if s is not None))
+    ids = [pk for pk in ids if pk is not None]
+    if not ids:
+        return
+    ip, agent = _client(request)
+    request_id = getattr(request, "request_id", "") or context.current_request_id() or ""
+    user = request.user
+    AccessEvent.objects.bulk_create(
+        [
+            AccessEvent(
+                kind=AccessKind.SUBSCRIBER,
+                user=user,
+                username=user.get_username()[:150],
+                ip_address=ip,
+                user_agent=agent,
+                subscriber_id=pk,
+                history_request_id=request_id,
+            )
+            for pk in ids
+        ]
+    )
 
 
 @receiver(user_logged_in, dispatch_uid="audit_login")

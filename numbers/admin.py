@@ -16,7 +16,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from audit.signals import record_subscriber_view
+from audit.signals import record_subscriber_view, record_subscriber_views
 from backoffice.adminkit import PortalModelAdmin, ReasonModelForm, report_service_error, standing_filter
 from staff.selectors import branch_scope, has_branch_perm
 
@@ -335,7 +335,17 @@ class MobileNumberAdmin(PortalModelAdmin):
             )
             extra_context["request_withdrawal_url"] = self._withdrawal_url(request, number)
             extra_context.update(self._transfer_context(request, number))
-        return super().change_view(request, object_id, form_url, extra_context)
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if number is not None and response.status_code == 200:
+            # The holder and every past holder (the holdings below) are shown with their masked
+            # document; the holdings are read from the page's own formset, not queried again.
+            holders = [
+                getattr(form.instance, "subscriber_id", None)
+                for inline in response.context_data.get("inline_admin_formsets", ())
+                for form in inline.formset.forms
+            ]
+            record_subscriber_views(request=request, subscribers=[number.holder_id, *holders])
+        return response
 
     def _withdrawal_url(self, request, number) -> str | None:
         """Held numbers leave their holder only by a withdrawal request: its screen, for those who may ask."""
@@ -623,6 +633,14 @@ class SubscriberAdmin(PortalModelAdmin):
                     "admin:numbers_subscriber_change_details", args=[subscriber.pk]
                 )
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl") if response.status_code == 200 else None
+        if changelist is not None:
+            # Each row shows a subscriber's masked document and contact number.
+            record_subscriber_views(request=request, subscribers=changelist.result_list)
+        return response
 
     def history_view(self, request, object_id, extra_context=None):
         subscriber = self.get_object(request, object_id)

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.selectors import can_review
+from audit.signals import record_subscriber_views
 from backoffice.screens import RowPaginator, render_screen, report_form_errors
 from complaints import selectors as complaint_selectors
 from staff.selectors import branch_scope, has_branch_perm
@@ -237,10 +238,27 @@ def _detail_context(request, transfer: TransferRequest) -> dict:
     }
 
 
+def _record_subscribers_shown(request, context: dict) -> None:
+    """The request's page shows the holder's and the new subscriber's names and masked
+    documents, and the number's holders in its recent history: each goes on the access log."""
+    transfer = context["transfer"]
+    record_subscriber_views(
+        request=request,
+        subscribers=[
+            transfer.from_holder_id,
+            transfer.to_subscriber_id,
+            transfer.number.holder_id,
+            *(consent.subscriber_id for consent in context["consents"]),
+            *(record.holder_id for record in context["number_history"]),
+        ],
+    )
+
+
 @login_required
 def transfer_detail(request, pk: int):
     transfer = _transfer_or_403(request, pk)
     context = {**_detail_context(request, transfer), "title": f"Transfer request {transfer.reference}"}
+    _record_subscribers_shown(request, context)
     return render_screen(request, "numbers/transfers/detail.html", context)
 
 
@@ -449,6 +467,7 @@ def approval_detail(request, pk: int):
         approve_form=TransferReasonForm(prefix=APPROVE),
         reject_form=TransferReasonForm(prefix=REJECT),
     )
+    _record_subscribers_shown(request, context)
     return render_screen(request, "numbers/approvals/detail.html", context)
 
 

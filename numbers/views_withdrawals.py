@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.selectors import can_review
+from audit.signals import record_subscriber_view
 from backoffice.screens import RowPaginator, render_screen, report_form_errors
 from staff.selectors import branch_scope, has_branch_perm
 
@@ -155,6 +156,9 @@ def withdrawal_detail(request, pk: int):
         "approve_form": WithdrawalReasonForm(prefix=APPROVE),
         "reject_form": WithdrawalReasonForm(prefix=REJECT),
     }
+    # The holder's name and masked document are on the page: the access log names who looked.
+    if withdrawal.holder is not None:
+        record_subscriber_view(request=request, subscriber=withdrawal.holder)
     return render_screen(request, "numbers/withdrawals/detail.html", context)
 
 

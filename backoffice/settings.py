@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "audit.middleware.RequestIdMiddleware",
     # A suspended or disabled account is signed out on its next request, whatever disabled it.
     "staff.middleware.SignOutSuspendedMiddleware",
+    # Nothing a signed-in employee saw is kept by a shared counter PC's browser.
+    "backoffice.middleware.NoStoreForStaffMiddleware",
     # Last, as django-axes asks: it turns lockouts into a response.
     "axes.middleware.AxesMiddleware",
 ]

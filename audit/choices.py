@@ -6,6 +6,11 @@ class AccessKind(models.TextChoices):
     LOGIN_FAILED = "login_failed", "Failed sign-in"
     LOGOUT = "logout", "Signed out"
     SUBSCRIBER = "subscriber", "Viewed a subscriber's identity and contact details"
+    # Sessions ended by staff.sessions (the sign-out that follows is logged too).
+    EXPIRED_IDLE = "expired_idle", "Session timed out (idle)"
+    EXPIRED_MAX = "expired_max", "Session timed out (maximum length)"
+    # The password (or code) typed again before approving, suspending or exporting.
+    REAUTH = "reauth", "Confirmed the password again"
 
 
 class RefusalKind(models.TextChoices):

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from backoffice.adminkit import report_service_error
 from backoffice.screens import RowPaginator, render_screen, report_form_errors
+from staff.reauth import reauth_required
 
 from . import exports, selectors, services
 from .choices import CaseState
@@ -148,6 +149,7 @@ def _export_form(request):
 
 @reviewer_required
 @require_GET
+@reauth_required
 def export_csv(request):
     form, refusal = _export_form(request)
     if refusal:
@@ -165,6 +167,7 @@ def export_csv(request):
 
 @reviewer_required
 @require_GET
+@reauth_required
 def export_pdf(request):
     form, refusal = _export_form(request)
     if refusal:
@@ -211,6 +214,7 @@ def employee_open_case(request, user_id: int):
 
 @reviewer_required
 @require_POST
+@reauth_required
 def employee_suspend(request, user_id: int):
     """Suspend pending review: on the open case, or on a new one grounded on their standing flags."""
     employee = _employee_or_404(user_id)
@@ -384,6 +388,7 @@ def case_note(request, pk: int):
 
 @reviewer_required
 @require_POST
+@reauth_required
 def case_suspend(request, pk: int):
     def perform(case, data):
         suspension = services.case_suspend_employee(case=case, actor=request.user, reason=data["reason"])

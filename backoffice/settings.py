@@ -89,6 +89,10 @@ MIDDLEWARE = [
     "audit.middleware.RequestIdMiddleware",
     # A suspended or disabled account is signed out on its next request, whatever disabled it.
     "staff.middleware.SignOutSuspendedMiddleware",
+    # A session idle too long, or open too long, is ended with a message saying why.
+    "staff.middleware.SessionTimeoutMiddleware",
+    # Writes the device cookie a sign-in issues (staff.devices: the lockout key).
+    "staff.middleware.DeviceCookieMiddleware",
     # Nothing a signed-in employee saw is kept by a shared counter PC's browser.
     "backoffice.middleware.NoStoreForStaffMiddleware",
     # Last, as django-axes asks: it turns lockouts into a response.
@@ -157,11 +161,34 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "/admin/"
 
-# django-axes: lock an account (per user name and address) after repeated failures.
+# django-axes: stop password guessing after repeated failures, without letting a
+# colleague lock anyone out (staff.devices): a browser holding the user's device
+# cookie (left by an earlier sign-in) counts its own failures; every other client
+# shares one lockout per user name, from any address. The key is the user name
+# (plus the device nonce), hence "username" alone here.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "1"))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_USERNAME_CALLABLE = "staff.devices.axes_username"
+# axes.W006 warns that without the address a rotated cookie escapes the limit: here a
+# client without a valid device cookie for the user (forged, or another user's) falls
+# in the shared untrusted lockout, and a valid one is only had by signing in as that
+# user. Adding the address back is what let a colleague on the NAT lock others out.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True
+# How long a device cookie stays valid after the sign-in that issued it: past it the
+# browser is an untrusted client again until its next sign-in.
+DEVICE_COOKIE_AGE_DAYS = int(os.environ.get("DEVICE_COOKIE_AGE_DAYS", "90"))
+
+# Sessions (staff.sessions): a session unused this long is ended (a counter left
+# open), and none lasts longer than the absolute limit, whatever its use.
+SESSION_IDLE_TIMEOUT_MINUTES = float(os.environ.get("SESSION_IDLE_TIMEOUT_MINUTES", "30"))
+SESSION_ABSOLUTE_TIMEOUT_HOURS = float(os.environ.get("SESSION_ABSOLUTE_TIMEOUT_HOURS", "12"))
+# The session cookie and stored session die with the absolute limit too.
+SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_TIMEOUT_HOURS * 3600)
+# Approving, suspending and exporting ask for the password (or a code) again when
+# it was last checked longer ago than this (staff.reauth).
+REAUTH_MAX_AGE_MINUTES = float(os.environ.get("REAUTH_MAX_AGE_MINUTES", "5"))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG and env_bool("DJANGO_PRODUCTION"))

@@ -28,6 +28,7 @@ from backoffice.adminkit import report_service_error
 from backoffice.screens import RowPaginator, render_screen, report_form_errors
 from numbers import services as number_services
 from numbers.msisdn import format_msisdn
+from staff.reauth import reauth_required
 from staff.selectors import branch_scope, display_name
 
 from . import selectors, services
@@ -575,6 +576,7 @@ def _restoration_action(request, pk: int, restoration_id: int, *, kind: str, wha
 
 @login_required
 @require_POST
+@reauth_required
 def restoration_approve(request, pk: int, restoration_id: int):
     def perform(restoration, data):
         done = services.restoration_approve(restoration=restoration, actor=request.user, reason=data["reason"])
@@ -642,6 +644,7 @@ def _offer_action(request, pk: int, offer_id: int, *, kind: str, form_class, wha
 
 @login_required
 @require_POST
+@reauth_required
 def offer_approve(request, pk: int, offer_id: int):
     def perform(offer, data):
         services.offer_approve(offer=offer, actor=request.user, reason=data["reason"])

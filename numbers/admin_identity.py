@@ -11,8 +11,10 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 
 from backoffice.adminkit import PortalModelAdmin, ReasonForm, report_service_error
+from staff.reauth import reauth_required
 
 from .admin import EvidenceAdmin
 from .forms import ChangeCodeForm, SubscriberChangeRequestForm
@@ -181,6 +183,7 @@ class SubscriberChangeRequestAdmin(EvidenceAdmin):
             intro=["Type the code the holder reads from the SMS on their number. Staff never see it."],
         )
 
+    @method_decorator(reauth_required)
     def approve_view(self, request, object_id):
         return self._act(
             request,
@@ -253,6 +256,7 @@ class IdentityExportAdmin(PortalModelAdmin):
         ]
         return super().change_view(request, object_id, form_url, extra_context)
 
+    @method_decorator(reauth_required)
     def approve_view(self, request, object_id):
         export = get_object_or_404(IdentityExport, pk=object_id)
         if not self.has_view_permission(request, export):

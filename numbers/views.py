@@ -25,6 +25,7 @@ from audit.selectors import can_review
 from audit.signals import record_subscriber_views
 from backoffice.screens import RowPaginator, render_screen, report_form_errors
 from complaints import selectors as complaint_selectors
+from staff.reauth import reauth_required
 from staff.selectors import branch_scope, has_branch_perm
 
 from . import selectors, services
@@ -473,6 +474,7 @@ def approval_detail(request, pk: int):
 
 @login_required
 @require_POST
+@reauth_required
 def transfer_approve(request, pk: int):
     transfer = _transfer_or_403(request, pk, "supervise_branch")
     form = TransferReasonForm(request.POST, prefix=APPROVE)

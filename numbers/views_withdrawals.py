@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from audit.selectors import can_review
 from audit.signals import record_subscriber_view
 from backoffice.screens import RowPaginator, render_screen, report_form_errors
+from staff.reauth import reauth_required
 from staff.selectors import branch_scope, has_branch_perm
 
 from . import selectors, services
@@ -221,6 +222,7 @@ def withdrawal_cancel(request, pk: int):
 
 @login_required
 @require_POST
+@reauth_required
 def withdrawal_approve(request, pk: int):
     withdrawal = _withdrawal_or_403(request, pk, ("supervise_branch",))
     form = WithdrawalReasonForm(request.POST, prefix=APPROVE)

@@ -14,6 +14,7 @@ from numbers.models import BranchUserObjectPermission
 from . import services
 from .forms import EmployeeForm
 from .models import Employee, StaffNotice, Suspension
+from .reauth import reauth_required_action
 
 
 class EmployeeActionForm(ActionForm):
@@ -96,6 +97,7 @@ class EmployeeAdmin(PortalModelAdmin):
                 messages.success(request, f"{employee.user.get_username()} {done}.")
 
     @admin.action(description="Suspend the selected employees pending review (give a reason)", permissions=["view"])
+    @reauth_required_action
     def suspend_selected(self, request, queryset):
         self._each(request, queryset, services.employee_suspend, "is suspended and signed out everywhere")
 

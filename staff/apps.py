@@ -18,3 +18,5 @@ class StaffConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_role_groups, dispatch_uid="staff_role_groups")
+        # Signal receivers: the sign-in stamps the session and issues the device cookie.
+        from . import devices, reauth, sessions  # noqa: F401

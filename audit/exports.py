@@ -135,6 +135,7 @@ def _text(value) -> str:
     text = "" if value is None else str(value)
     if len(text) > CELL_LIMIT:
         text = text[:CELL_LIMIT] + " [...]"
+    text = text.replace("\u2192", "->").replace("\u2014", "-").replace("\u2013", "-")  # as before the fonts
     return pdf_fonts.paragraph_markup(text)
 
 

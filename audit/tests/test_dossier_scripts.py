@@ -12,6 +12,7 @@ from django.urls import reverse
 from pypdf import PdfReader
 
 from audit import pdf_fonts
+from audit.exports import _text
 from numbers.choices import IdentityDocumentType
 from numbers.services import subscriber_create
 
@@ -86,3 +87,8 @@ def test_text_is_cut_into_runs_by_script():
     markup = pdf_fonts.markup(f"<b>{KHMER_NAME}</b>")
     assert markup == f'&lt;b&gt;<font face="{pdf_fonts.KHMER}">{KHMER_NAME}</font>&lt;/b&gt;'
     assert pdf_fonts.needs_shaping(markup) and not pdf_fonts.needs_shaping(pdf_fonts.markup("Sok fine"))
+
+
+def test_arrows_and_dashes_print_as_before_the_fonts():
+    """Noto Sans has no arrow: the dossier keeps writing "->" as it did with Helvetica."""
+    assert _text("Awaiting consent \u2192 approval \u2014 done") == "Awaiting consent -&gt; approval - done"

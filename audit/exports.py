@@ -9,12 +9,11 @@ import csv
 import datetime
 import io
 import re
-from xml.sax.saxutils import escape
 
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
-from . import selectors
+from . import pdf_fonts, selectors
 from .chain import verify_table
 from .models import AccessEvent, RefusedAttempt
 
@@ -132,13 +131,22 @@ def timeline_csv(user, since, until, *, models=None, actions=None, period) -> St
 
 
 def _text(value) -> str:
-    """Escaped for a reportlab Paragraph, in what its built-in fonts can draw."""
+    """Paragraph markup for a value: escaped, each script in a shipped font that draws it."""
     text = "" if value is None else str(value)
     if len(text) > CELL_LIMIT:
         text = text[:CELL_LIMIT] + " [...]"
-    text = text.replace("\u2192", "->").replace("\u2014", "-").replace("\u2013", "-")
-    text = text.encode("cp1252", errors="replace").decode("cp1252")
-    return escape(text).replace("\n", "<br/>")
+    text = text.replace("\u2192", "->").replace("\u2014", "-").replace("\u2013", "-")  # as before the fonts
+    return pdf_fonts.paragraph_markup(text)
+
+
+def _paragraph(markup: str, style):
+    """A Paragraph, shaped (uharfbuzz) only when it holds Khmer or Arabic: Khmer subscripts and vowels
+    and Arabic joining need it, while shaped Latin gains ligatures (fi, fl) that read back badly."""
+    from reportlab.platypus import Paragraph
+
+    if pdf_fonts.needs_shaping(markup):
+        style = style.clone(f"{style.name}-shaped", shaping=1)
+    return Paragraph(markup, style)
 
 
 def _when(moment) -> str:
@@ -163,12 +171,16 @@ def dossier_pdf(user, since, until, *, generated_by, models=None, actions=None, 
     refusals, more_refusals = selectors.refused_attempts(user, since, until, limit=1000)
     flagged = selectors.entries_for((flag.change_model, flag.change_history_id) for flag in summary.flags)
 
+    pdf_fonts.register()
     styles = getSampleStyleSheet()
-    body, small, heading = styles["BodyText"], styles["BodyText"].clone("small"), styles["Heading2"]
-    small.fontSize, small.leading = 7.5, 9
+    # Noto Sans (a TrueType font) so that ReportLab shapes Khmer and Arabic runs (with uharfbuzz).
+    body = styles["BodyText"].clone("dossier-body", fontName=pdf_fonts.LATIN)
+    small = body.clone("dossier-small", fontSize=7.5, leading=9)
+    heading = styles["Heading2"].clone("dossier-heading", fontName=pdf_fonts.LATIN_BOLD)
+    title = styles["Title"].clone("dossier-title", fontName=pdf_fonts.LATIN_BOLD)
 
     def p(value, style=small):
-        return Paragraph(_text(value), style)
+        return _paragraph(_text(value), style)
 
     def table(header, rows, widths):
         """A grid; the header row (if any) shaded and repeated on every page."""
@@ -183,7 +195,7 @@ def dossier_pdf(user, since, until, *, generated_by, models=None, actions=None, 
 
     page_size = landscape(A4)
     width = page_size[0] - 30 * mm
-    story = [Paragraph("Disciplinary dossier", styles["Title"])]
+    story = [Paragraph("Disciplinary dossier", title)]
 
     employee = summary.employee
     roles = ", ".join(summary.roles) or "none"
@@ -264,7 +276,7 @@ def dossier_pdf(user, since, until, *, generated_by, models=None, actions=None, 
         )
 
     # The timeline.
-    story.append(Paragraph(f"Changes made by {user.get_username()} in the period", heading))
+    story.append(_paragraph(_text(f"Changes made by {user.get_username()} in the period"), heading))
     if entries:
         rows = []
         for entry in entries:
@@ -296,7 +308,7 @@ def dossier_pdf(user, since, until, *, generated_by, models=None, actions=None, 
         story.append(p("No change recorded in the period.", body))
 
     # What the portal refused them: attempts, on authority or a rule.
-    story.append(Paragraph(f"Attempts refused to {user.get_username()} in the period", heading))
+    story.append(_paragraph(_text(f"Attempts refused to {user.get_username()} in the period"), heading))
     if refusals:
         rows = [
             [
@@ -348,7 +360,7 @@ def dossier_pdf(user, since, until, *, generated_by, models=None, actions=None, 
 
     def footer(canvas, doc):
         canvas.saveState()
-        canvas.setFont("Helvetica", 7)
+        canvas.setFont(pdf_fonts.LATIN, 7)
         canvas.drawString(15 * mm, 8 * mm, _plain(f"Dossier of {user.get_username()}, {period[0]} to {period[1]}"))
         canvas.drawRightString(page_size[0] - 15 * mm, 8 * mm, f"page {doc.page}")
         canvas.restoreState()
@@ -371,7 +383,12 @@ def dossier_pdf(user, since, until, *, generated_by, models=None, actions=None, 
 
 
 def _plain(text: str) -> str:
-    return text.encode("cp1252", errors="replace").decode("cp1252")
+    """Text for a line drawn straight on the canvas (one font, no shaping): what Noto Sans cannot
+    draw is spelled as its code point."""
+    return "".join(
+        run if font == pdf_fonts.LATIN else "".join(f"[U+{ord(c):04X}]" for c in run)
+        for font, run in pdf_fonts.runs(text)
+    )
 
 
 def _widths(total: float, parts: list[float]) -> list[float]:

@@ -253,6 +253,15 @@ COMPLAINTS_OFFER_LIMITS = {
         item.partition("=") for item in env_list("COMPLAINTS_OFFER_LIMITS", "USD=50,KHR=200000")
     )
 }
+# The largest offer a handler may propose at all, per currency ("USD=5000,KHR=20000000"), so a
+# slip of the keyboard (1e9) is refused even with a supervisor's approval; a currency left out is
+# capped at complaints.money.OFFER_AMOUNT_CEILING, which the database also enforces.
+COMPLAINTS_OFFER_MAXIMUMS = {
+    currency.strip().upper(): amount.strip()
+    for currency, _, amount in (
+        item.partition("=") for item in env_list("COMPLAINTS_OFFER_MAXIMUMS", "USD=5000,KHR=20000000")
+    )
+}
 # An offer the customer has not answered lapses after this many days.
 COMPLAINTS_OFFER_VALID_DAYS = int(os.environ.get("COMPLAINTS_OFFER_VALID_DAYS", "14"))
 # How far back a complaint's timeline reads its numbers' history.

@@ -32,7 +32,7 @@ from .choices import (
     ResponseChannel,
     Severity,
 )
-from .money import parse_amount
+from .money import parse_amount, require_within_maximum
 from .services.handling import INTAKE_PERMS
 
 SUBSCRIBER_EXISTING = "existing"
@@ -309,6 +309,7 @@ class OfferProposeForm(forms.Form):
         if data.get("amount") and data.get("currency"):
             try:
                 data["amount"] = parse_amount(data["amount"], data["currency"])
+                require_within_maximum(data["amount"], data["currency"])
             except ValidationError as exc:
                 self.add_error("amount", exc)
         return data

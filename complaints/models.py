@@ -50,6 +50,7 @@ from .choices import (
     SlaStatus,
     SlaUnit,
 )
+from .money import OFFER_AMOUNT_CEILING
 
 WRITTEN_BY = "the complaint services"
 
@@ -641,6 +642,7 @@ class CompensationOffer(UndeletableModel):
         base_manager_name = "objects"
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="offer_amount_positive"),
+            models.CheckConstraint(condition=Q(amount__lte=OFFER_AMOUNT_CEILING), name="offer_amount_within_ceiling"),
             models.CheckConstraint(condition=Q(currency__in=Currency.values), name="offer_currency_valid"),
             models.CheckConstraint(condition=Q(kind__in=OfferKind.values), name="offer_kind_valid"),
             models.CheckConstraint(condition=Q(state__in=OfferState.values), name="offer_state_valid"),

@@ -17,7 +17,7 @@ from backoffice.history import require_reason
 
 from ..choices import LIVE_OFFER_STATES, EventKind, OfferKind, OfferState, ResponseChannel
 from ..models import CompensationOffer, Complaint
-from ..money import format_money, parse_amount
+from ..money import format_money, parse_amount, require_within_maximum
 from ._common import (
     is_branch_supervisor,
     local,
@@ -84,7 +84,8 @@ def offer_propose(
     valid_days: int | None = None,
 ) -> CompensationOffer:
     """Up to the handler's limit (this offer plus what the customer already accepted on
-    this complaint, per currency) it can be made at once; above it a supervisor approves."""
+    this complaint, per currency) it can be made at once; above it a supervisor approves.
+    Nothing above the currency's maximum (COMPLAINTS_OFFER_MAXIMUMS) is proposed at all."""
     reason = require_reason(reason)
     now = timezone.now()
     complaint = locked_complaint(complaint)
@@ -93,6 +94,7 @@ def offer_propose(
     if kind not in OfferKind.values:
         raise ValidationError("Choose what kind of compensation this is.", code="kind")
     amount = parse_amount(amount, currency)
+    require_within_maximum(amount, currency)
     valid_days = settings.COMPLAINTS_OFFER_VALID_DAYS if valid_days is None else valid_days
     if not 1 <= valid_days <= 90:
         raise ValidationError("An offer stays valid between 1 and 90 days.", code="valid_days")

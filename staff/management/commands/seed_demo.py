@@ -26,8 +26,8 @@ TRY_THE_JOBS = [
     "into quarantine and recycling for that day, with the numbers left alone and why",
     f"as agent_a:      {SITE}/disconnections/  has a number been disconnected since a date? (yes, no, no data)",
     f"as admin:        {SITE}/admin/numbers/inactivitywarning/  the warnings sent; the SMS outbox shows delivery",
-    "on the server:   python manage.py verify_audit --checkpoints  every chain verifies and still holds the heads "
-    "signed outside the database (var/audit-checkpoints.jsonl; sign one now: python manage.py audit_checkpoint)",
+    "on the server:   DJANGO_DEBUG=1 python manage.py verify_audit --checkpoints  every chain verifies and still "
+    "holds the heads signed outside the database (var/audit-checkpoints.jsonl; sign one now: audit_checkpoint)",
 ]
 
 

@@ -68,7 +68,7 @@ def test_a_rotated_key_verifies_old_links_and_writes_new_ones(admin_user, branch
     settings.AUDIT_CHAIN_KEY = "first-key"
     old = numbers_made(admin_user, branch_a, 2)
     settings.AUDIT_CHAIN_KEY = "second-key,first-key"  # the first one writes
-    new = numbers_made(admin_user, branch_a, 2)
+    new = numbers_made(admin_user, branch_a, 2, start=10)
     assert new[-1].record_hash == record_hash(new[-1].prev_hash, new[-1], key=b"second-key")
     assert old[-1].record_hash == record_hash(old[-1].prev_hash, old[-1], key=b"first-key")
     assert verify_table(History) == (4, None)
@@ -82,7 +82,7 @@ def test_a_retired_key_cannot_forge_links_after_the_rotation(admin_user, branch_
     settings.AUDIT_CHAIN_KEY = "first-key"
     numbers_made(admin_user, branch_a, 2)
     settings.AUDIT_CHAIN_KEY = "second-key,first-key"
-    new = numbers_made(admin_user, branch_a, 2)
+    new = numbers_made(admin_user, branch_a, 2, start=10)
     rewrite_from(new, 1, lambda prev, row: record_hash(prev, row, key=b"first-key"))
     _, problem = verify_table(History)
     assert (problem.table, problem.pk) == (TABLE, str(new[1].pk))

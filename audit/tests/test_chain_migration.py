@@ -33,10 +33,16 @@ def _written_unkeyed(apps, count: int) -> list[str]:
     Head = apps.get_model("audit", "ChainHead")
     prev, hashes = GENESIS, []
     for i in range(count):
-        fields = {"kind": "login", "at": timezone.now(), "username": f"agent_{i}", "ip_address": "10.0.0.1"}
+        fields = {
+            "kind": "login",
+            "at": timezone.now(),
+            "username": f"agent_{i}",
+            "ip_address": "10.0.0.1",
+            "history_request_id": "0" * 32,
+        }
         # Hashed as the real model hashes it (its added_later fields left out while unset).
         digest = unkeyed_record_hash(prev, real.AccessEvent(**fields))
-        event = AccessEvent.objects.create(**fields, history_request_id="0" * 32, prev_hash=prev, record_hash=digest)
+        event = AccessEvent.objects.create(**fields, prev_hash=prev, record_hash=digest)
         prev = digest
         hashes.append(digest)
     Head.objects.create(table=TABLE, last_pk=str(event.pk), last_hash=prev)

@@ -101,7 +101,7 @@ def test_without_a_signing_key_the_checkpoint_is_refused_clearly(settings, check
 def test_an_untouched_chain_passes_its_checkpoints_and_keeps_passing_as_it_grows(admin_user, branch_a, checkpoints):
     numbers_made(admin_user, branch_a, 2)
     sign()
-    numbers_made(admin_user, branch_a, 2)  # written after the checkpoint
+    numbers_made(admin_user, branch_a, 2, start=10)  # written after the checkpoint
     output = verify_checkpoints_output()
     assert "Audit chain intact" in output
     assert "1 signed checkpoints" in output
@@ -122,7 +122,7 @@ def test_the_newest_records_deleted_and_the_head_rewound_are_found(admin_user, b
     sign()
     cut_back(records, keep=2)
     if written_since:
-        numbers_made(admin_user, branch_a, 1)  # the portal carries on from the rewound head
+        numbers_made(admin_user, branch_a, 1, start=10)  # the portal carries on from the rewound head
     assert verify_table(History)[1] is None  # the chain alone cannot tell
     assert "Audit chain intact" in verify_output()
     error, stderr = checkpoints_refused()
@@ -206,8 +206,8 @@ def test_a_forged_signature_is_refused(admin_user, branch_a, checkpoints):
 
 
 def test_a_checkpoint_removed_from_the_middle_of_the_store_is_found(admin_user, branch_a, checkpoints):
-    for _ in range(3):
-        numbers_made(admin_user, branch_a, 1)
+    for i in range(3):
+        numbers_made(admin_user, branch_a, 1, start=i)
         sign()
     entries = store().read()
     _rewrite_store(checkpoints, [entries[0], entries[2]])
@@ -234,3 +234,31 @@ def test_keys_can_be_given_as_base64_instead_of_files(admin_user, branch_a, chec
     settings.AUDIT_CHECKPOINT_VERIFY_KEY = str(tmp_path / "missing.pub")
     with pytest.raises(CommandError, match="AUDIT_CHECKPOINT_VERIFY_KEY: no key file at"):
         call_command("verify_audit", "--checkpoints", verbosity=0)
+
+
+# --- The demo -----------------------------------------------------------------------------
+
+
+def test_the_demo_makes_a_development_key_pair_and_signs_with_debug_only(admin_user, branch_a, settings, tmp_path):
+    from audit.checkpoints import ensure_dev_keypair
+    from audit.demo import seed_checkpoint
+
+    var = tmp_path / "var"
+    settings.AUDIT_CHECKPOINT_SIGNING_KEY = str(var / "audit-checkpoint-dev.key")
+    settings.AUDIT_CHECKPOINT_VERIFY_KEY = str(var / "audit-checkpoint-dev.pub")
+    settings.AUDIT_CHECKPOINT_STORE = var / "audit-checkpoints.jsonl"
+    settings.DEBUG = False
+    assert ensure_dev_keypair() is False
+    assert not var.exists()
+    assert seed_checkpoint() == [
+        f"No audit checkpoint signed: AUDIT_CHECKPOINT_SIGNING_KEY: no key file at {var / 'audit-checkpoint-dev.key'}"
+        " (nor is it base64 of a 32-byte key)."
+    ]
+
+    settings.DEBUG = True
+    numbers_made(admin_user, branch_a, 1)
+    lines = seed_checkpoint()
+    assert lines[0].startswith("Signed audit checkpoint #1 (")
+    assert "made a development signing key pair" in lines[1]
+    assert "Audit chain intact" in verify_checkpoints_output()
+    assert seed_checkpoint()[0].startswith("Signed audit checkpoint #2 (")  # the same pair, kept

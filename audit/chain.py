@@ -1,11 +1,15 @@
 """The tamper-evident chain every audit record carries.
 
 Each record of a chained table stores ``prev_hash`` (the hash of the record
-before it in that table) and ``record_hash`` = SHA-256 of ``prev_hash`` and the
-record's canonical content. ``audit.ChainHead`` keeps the last hash of every
-table, and the next record chains from the head, not from whatever row happens
-to be last: deleting the newest records leaves the head pointing at nothing.
-``verify_table`` recomputes a table's chain and names the first broken link.
+before it in that table) and ``record_hash`` = HMAC-SHA256, keyed with
+``settings.AUDIT_CHAIN_KEY``, of ``prev_hash`` and the record's canonical content:
+someone holding only the database cannot re-hash a record they altered (an
+unkeyed SHA-256, what the chain used before ``audit/0006``, anyone can recompute).
+``audit.ChainHead`` keeps the last hash of every table, and the next record
+chains from the head, not from whatever row happens to be last: deleting the
+newest records leaves the head pointing at nothing. ``verify_table`` recomputes a
+table's chain and names the first broken link; signed checkpoints kept outside
+the database (``audit.checkpoints``) catch a table cut back with its head.
 
 Writers take one lock (``audit.context.chain_lock``) so each table's chain has a
 single order: the primary-key order of its rows.
@@ -15,12 +19,14 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.apps import apps
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -83,7 +89,22 @@ def canonical_content(record: models.Model) -> str:
     return json.dumps({"table": opts.db_table, "fields": content}, sort_keys=True, separators=(",", ":"))
 
 
-def record_hash(prev_hash: str, record: models.Model) -> str:
+def chain_keys() -> list[bytes]:
+    """The chain's keys, oldest first; the last one writes (see ``settings.AUDIT_CHAIN_KEY``)."""
+    keys = [key.strip() for key in settings.AUDIT_CHAIN_KEY.split(",") if key.strip()]
+    if not keys:
+        raise ImproperlyConfigured("AUDIT_CHAIN_KEY is empty: the audit chain needs a key.")
+    return [key.encode() for key in reversed(keys)]
+
+
+def record_hash(prev_hash: str, record: models.Model, *, key: bytes | None = None) -> str:
+    """The record's link: HMAC-SHA256 of the link before it and its content, with the writing key."""
+    message = f"{prev_hash}\n{canonical_content(record)}".encode()
+    return hmac.new(key or chain_keys()[-1], message, hashlib.sha256).hexdigest()
+
+
+def unkeyed_record_hash(prev_hash: str, record: models.Model) -> str:
+    """The link as written before the chain was keyed (migrations up to ``audit/0006`` use it)."""
     return hashlib.sha256(f"{prev_hash}\n{canonical_content(record)}".encode()).hexdigest()
 
 
@@ -228,10 +249,33 @@ def chained_models() -> list[type[models.Model]]:
     )
 
 
-def verify_table(model: type[models.Model], *, chunk_size: int = 2000) -> tuple[int, Break | None]:
-    """Walk one table's chain in key order; return how many records and the first break, if any."""
+@dataclass(frozen=True)
+class Expected:
+    """What a signed checkpoint says one record of a table is: its place in the table and its hash."""
+
+    checkpoint: str  # how the checkpoint is named in a report: "checkpoint #3 (signed ...)"
+    pk: str
+    count: int
+    hash: str
+
+
+def verify_table(
+    model: type[models.Model], *, chunk_size: int = 2000, expected: list[Expected] = ()
+) -> tuple[int, Break | None]:
+    """Walk one table's chain in key order; return how many records and the first break, if any.
+
+    Each link must be an HMAC with one of the chain's keys, never an older key than
+    the link before it used (a retired key cannot forge a link after the rotation).
+    ``expected`` are the table's signed checkpoints (``audit.checkpoints``): the
+    record each names must still be there, at its place, with its hash.
+    """
     table = model._meta.db_table
     head = _head_model().objects.filter(table=table).first()
+    keys = chain_keys()
+    era = 0
+    anchors: dict[str, list[Expected]] = {}
+    for anchor in expected:
+        anchors.setdefault(anchor.pk, []).append(anchor)
     prev = GENESIS
     last = None
     head_seen = False
@@ -249,17 +293,53 @@ def verify_table(model: type[models.Model], *, chunk_size: int = 2000) -> tuple[
                     f"or record {last.pk} was altered (or this one inserted)"
                 )
             return count, Break(table, str(record.pk), problem)
-        if record_hash(prev, record) != record.record_hash:
-            return count, Break(table, str(record.pk), "its content was altered after it was written")
+        matched = next(
+            (i for i in range(era, len(keys)) if record_hash(prev, record, key=keys[i]) == record.record_hash), None
+        )
+        if matched is None:
+            return count, Break(
+                table,
+                str(record.pk),
+                "its content was altered after it was written (or its hash was made without the chain's key)",
+            )
+        era = matched
         if head_seen:
             # A well-formed link past the head: appended behind the chain's back.
             return count, Break(
                 table, str(record.pk), f"it follows the chain head (record {head.last_pk}): it was inserted by hand"
             )
+        for anchor in anchors.pop(str(record.pk), ()):
+            if anchor.hash != record.record_hash:
+                return count, Break(
+                    table,
+                    str(record.pk),
+                    f"{anchor.checkpoint} signed another hash for it: the table was rewritten since",
+                )
+            if anchor.count != count:
+                return count, Break(
+                    table,
+                    str(record.pk),
+                    f"{anchor.checkpoint} signed it as record number {anchor.count} of the table, it is now "
+                    f"number {count}: records before it were removed or inserted since",
+                )
         prev = record.record_hash
         last = record
         if head is not None and head.last_pk == str(record.pk) and head.last_hash == record.record_hash:
             head_seen = True
+    if anchors:
+        anchor = max((a for group in anchors.values() for a in group), key=lambda a: a.count)
+        ends = f"it ends at record {last.pk}, {count} records" if last is not None else "it is empty"
+        how = (
+            "the newest records were removed and the head rewound since"
+            if anchor.count > count
+            else "records were removed and the chain re-linked since"
+        )
+        return count, Break(
+            table,
+            None,
+            f"{anchor.checkpoint} signed record {anchor.pk} as its head ({anchor.count} records), which the table "
+            f"no longer holds ({ends}): {how}",
+        )
     if last is None:
         if head is not None:
             return count, Break(table, None, f"the head names record {head.last_pk}, but the table is empty")

@@ -9,8 +9,9 @@ Built through audit.services, and idempotent: a case already holding the flag
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import transaction
 
 from complaints.demo import INCIDENT_DESCRIPTION
@@ -104,4 +105,22 @@ def demo_walkthrough(site: str) -> list[str]:
         "on the server:   python manage.py verify_audit  recompute the audit chain and check the holding ledger "
         "against its history (-v 2 lists every table)",
     ]
+    return lines
+
+
+def seed_checkpoint() -> list[str]:
+    """Sign the demo's chains once (a development key pair is made under var/ if missing),
+    so ``verify_audit --checkpoints`` has something to check; beat signs hourly after."""
+    from .checkpoints import checkpoint_sign, ensure_dev_keypair
+
+    made = ensure_dev_keypair()
+    try:
+        entry = checkpoint_sign()["checkpoint"]
+    except ImproperlyConfigured as error:
+        return [f"No audit checkpoint signed: {error}"]
+    lines = [
+        f"Signed audit checkpoint #{entry['seq']} ({len(entry['tables'])} tables) to {settings.AUDIT_CHECKPOINT_STORE}."
+    ]
+    if made:
+        lines.append(f"  (made a development signing key pair: {settings.AUDIT_CHECKPOINT_SIGNING_KEY})")
     return lines

@@ -300,6 +300,27 @@ SMS_GATEWAY_TIMEOUT = float(os.environ.get("SMS_GATEWAY_TIMEOUT", "10"))
 # Failed SMS and staff notices are retried with exponential backoff (1, 2, 4 ... min).
 DELIVERY_MAX_ATTEMPTS = int(os.environ.get("DELIVERY_MAX_ATTEMPTS", "8"))
 
+# --- The audit chain and its signed checkpoints (audit.chain, audit.checkpoints) ---
+# Every audit link is an HMAC with AUDIT_CHAIN_KEY, so someone holding only the
+# database cannot re-hash a record they altered. Comma-separated for rotation: the
+# first key writes, the others (older) still verify the links they wrote. The
+# default is public and serves DEBUG and tests only.
+AUDIT_CHAIN_KEY = os.environ.get("AUDIT_CHAIN_KEY", "") or "audit-chain-dev-only-never-use-in-production"
+# A job signs every chain's head with an Ed25519 key the database never holds and
+# appends it to a store outside the database. Keys: a file path (PEM, or base64 of
+# the raw 32 bytes) or the base64 itself; the verify key is the public half. DEBUG
+# defaults to a development pair that seed_demo makes under var/.
+AUDIT_CHECKPOINT_SIGNING_KEY = os.environ.get(
+    "AUDIT_CHECKPOINT_SIGNING_KEY", str(BASE_DIR / "var" / "audit-checkpoint-dev.key") if DEBUG else ""
+)
+AUDIT_CHECKPOINT_VERIFY_KEY = os.environ.get(
+    "AUDIT_CHECKPOINT_VERIFY_KEY", str(BASE_DIR / "var" / "audit-checkpoint-dev.pub") if DEBUG else ""
+)
+# Where checkpoints go: a class with read() and append() (audit.checkpoints.CheckpointStore);
+# point it at write-once storage in production. The default appends JSON lines to a file.
+AUDIT_CHECKPOINT_BACKEND = os.environ.get("AUDIT_CHECKPOINT_BACKEND", "audit.checkpoints.JsonLinesStore")
+AUDIT_CHECKPOINT_STORE = Path(os.environ.get("AUDIT_CHECKPOINT_STORE", BASE_DIR / "var" / "audit-checkpoints.jsonl"))
+
 # --- The inactivity lifecycle (operator's terms) -------------------------------
 # A number stays with its subscriber for HOLD_DAYS after the last top-up or
 # payment; warnings go out on WARNING_DAYS; then it is withdrawn and ages in

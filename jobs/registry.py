@@ -77,6 +77,12 @@ def _notifications(today: date, progress: Progress) -> list[str]:
     ]
 
 
+def _checkpoint(today: date, progress: Progress) -> list[str]:
+    from audit.checkpoints import checkpoint_sign, describe
+
+    return describe(checkpoint_sign())
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -84,6 +90,7 @@ JOBS: dict[str, Job] = {
         Job("sla", "SLA escalation: record breached complaint deadlines, notify branch supervisors.", _sla),
         Job("expiry", "Expire transfer requests, lapsed consents and compensation offers.", _expiry),
         Job("notifications", "Retry SMS and staff notices that failed or were never dispatched.", _notifications),
+        Job("checkpoint", "Sign every audit chain's head to the checkpoint store outside the database.", _checkpoint),
     )
 }
 

@@ -7,6 +7,7 @@ DEFAULT_SCHEDULES: dict[str, tuple[dict[str, str], str]] = {
     "sla": ({"minute": "*/5", "hour": "*"}, "Every 5 minutes: SLA breaches and supervisor notices."),
     "expiry": ({"minute": "*/15", "hour": "*"}, "Every 15 minutes: transfer requests, consents, offers."),
     "notifications": ({"minute": "*/5", "hour": "*"}, "Every 5 minutes: retry failed SMS and staff notices."),
+    "checkpoint": ({"minute": "7", "hour": "*"}, "Hourly: sign the audit chains' heads outside the database."),
 }
 
 

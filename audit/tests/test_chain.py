@@ -72,10 +72,11 @@ def verify_refused() -> tuple[str, str]:
     return str(exc.value), err.getvalue()
 
 
-def numbers_made(actor, branch, count: int = 4) -> list:
-    """``count`` new numbers, one history record each; return those records in chain order."""
+def numbers_made(actor, branch, count: int = 4, *, start: int = 0) -> list:
+    """``count`` new numbers (from the ``start``-th), one history record each; return those
+    records in chain order."""
     first = History.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-    for i in range(count):
+    for i in range(start, start + count):
         number_create(msisdn=f"+8551299{i:04d}", branch=branch, actor=actor, reason=f"New stock {i}")
     records = list(History.objects.filter(pk__gt=first).order_by("pk"))
     assert len(records) == count

@@ -107,3 +107,45 @@ def test_a_job_on_a_real_worker_is_recorded_as_the_job_with_the_task_id(worker, 
     second_id, expired = run_on(worker, expire_transfer_requests)
     assert expired == 0 and second_id != task_id
     assert open_request.history.latest("history_id").history_request_id == task_id.replace("-", "")
+
+
+@pytest.fixture
+def checkpoint_files(tmp_path, monkeypatch, settings):
+    """A signing pair and a checkpoint file, given to this process and to the worker (its environment)."""
+    from audit.checkpoints import generate_keypair
+
+    generate_keypair(tmp_path / "signing.pem", tmp_path / "verify.pub")
+    values = {
+        "AUDIT_CHECKPOINT_SIGNING_KEY": str(tmp_path / "signing.pem"),
+        "AUDIT_CHECKPOINT_VERIFY_KEY": str(tmp_path / "verify.pub"),
+        "AUDIT_CHECKPOINT_BACKEND": "audit.checkpoints.JsonLinesStore",
+        "AUDIT_CHECKPOINT_STORE": str(tmp_path / "audit-checkpoints.jsonl"),
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+        setattr(settings, name, value)
+    return tmp_path / "audit-checkpoints.jsonl"
+
+
+def test_the_checkpoint_job_signs_every_chain_head_on_a_real_worker(checkpoint_files, worker, open_request):
+    """What beat sends every hour (jobs.checkpoint), run by a worker: the worker holds the
+    signing key, the database does not; the checkpoint lands in the store outside it."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from audit.checkpoints import store
+    from audit.models import ChainHead
+    from jobs.tasks import checkpoint
+
+    _, lines = run_on(worker, checkpoint)
+    assert lines[0].startswith("Audit checkpoint #1 signed at")
+    entries = store().read()
+    assert len(entries) == 1
+    signed = {head["table"]: head for head in entries[0]["checkpoint"]["tables"]}
+    assert signed.keys() == set(ChainHead.objects.values_list("table", flat=True))
+    head = ChainHead.objects.get(table="numbers_historicaltransferrequest")
+    assert (signed[head.table]["last_pk"], signed[head.table]["hash"]) == (head.last_pk, head.last_hash)
+    out = StringIO()
+    call_command("verify_audit", "--checkpoints", stdout=out)
+    assert "Every table holds what 1 signed checkpoints say" in out.getvalue()

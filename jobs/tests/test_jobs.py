@@ -31,13 +31,14 @@ pytestmark = pytest.mark.django_db
 def test_runjob_list_names_every_job(capsys):
     call_command("runjob", "--list")
     out = capsys.readouterr().out
-    assert [line.split()[0] for line in out.splitlines()] == ["lifecycle", "sla", "expiry", "notifications"]
+    names = [line.split()[0] for line in out.splitlines()]
+    assert names == ["lifecycle", "sla", "expiry", "notifications", "checkpoint"]
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nosuchjob"], "There is no job named 'nosuchjob'. Jobs: lifecycle, sla, expiry, notifications."),
+        (["nosuchjob"], "There is no job named 'nosuchjob'. Jobs: lifecycle, sla, expiry, notifications, checkpoint."),
         ([], "Name a job to run, or use --list."),
         (["lifecycle", "--today", "2026-13-01"], "--today must be a date as YYYY-MM-DD, not '2026-13-01'."),
     ],

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from audit.demo import demo_walkthrough as audit_walkthrough
-from audit.demo import seed_audit
+from audit.demo import seed_audit, seed_checkpoint
 from complaints.demo import demo_walkthrough, seed_complaints
 from numbers.demo import seed_numbers, seed_subscribers, seed_transfers
 from staff.personas import PERSONAS, demo_password, ensure_branches, ensure_personas
@@ -26,6 +26,8 @@ TRY_THE_JOBS = [
     "into quarantine and recycling for that day, with the numbers left alone and why",
     f"as agent_a:      {SITE}/disconnections/  has a number been disconnected since a date? (yes, no, no data)",
     f"as admin:        {SITE}/admin/numbers/inactivitywarning/  the warnings sent; the SMS outbox shows delivery",
+    "on the server:   DJANGO_DEBUG=1 python manage.py verify_audit --checkpoints  every chain verifies and still "
+    "holds the heads signed outside the database (var/audit-checkpoints.jsonl; sign one now: audit_checkpoint)",
 ]
 
 
@@ -84,6 +86,8 @@ class Command(BaseCommand):
         for label, outcome in audit.items():
             if outcome.startswith("skipped"):
                 self.stdout.write(f"  {label}: {outcome}")
+        for line in seed_checkpoint():
+            self.stdout.write(line)
         self.stdout.write("")
         self.stdout.write("Demo logins (http://127.0.0.1:8000/admin/):")
         self.stdout.write(f"  {'user':<14} {'role':<20} {'branches':<20} password")

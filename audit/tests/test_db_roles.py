@@ -10,6 +10,7 @@ import io
 import uuid
 from contextlib import contextmanager
 
+import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
@@ -18,8 +19,9 @@ from audit import db_roles
 from audit.chain import chained_models, verify_table
 from audit.choices import AccessKind
 from audit.models import AccessEvent
+from numbers.choices import NumberStatus
 from numbers.models import Holding, MobileNumber
-from numbers.services import number_block, number_create
+from numbers.services import number_create, number_transition
 from tests.helpers import refused
 
 pytestmark = pytest.mark.django_db
@@ -151,6 +153,7 @@ def test_the_app_role_cannot_rewrite_history_whatever_it_sets(roles, record):
 def test_the_app_role_cannot_switch_the_triggers_off(roles, record):
     app, _owner = roles
     guard = trigger_name(TABLE, "pgtrigger_append_only_")
+    raw("SET CONSTRAINTS ALL IMMEDIATE")  # so ownership, not queued checks, is what answers
     with as_role(app):
         for statement, message in (
             (f"ALTER TABLE {TABLE} DISABLE TRIGGER {guard}", "must be owner"),
@@ -160,7 +163,6 @@ def test_the_app_role_cannot_switch_the_triggers_off(roles, record):
             (f"CREATE OR REPLACE FUNCTION {guard}() RETURNS trigger AS 'BEGIN RETURN NEW; END' LANGUAGE plpgsql", ""),
             ("SET session_replication_role = replica", "permission denied"),
             ("CREATE TABLE evidence_copy (id int)", "permission denied"),
-            (f"SET ROLE {quoted(_owner)}", "permission denied"),
         ):
             error = refused(DatabaseError, lambda s=statement: raw(s))
             assert message in str(error), statement
@@ -199,7 +201,9 @@ def test_the_portal_still_works_as_the_app_role(roles, admin_user, branch_a, age
     with as_role(app):
         assert raw("SELECT current_user") == [(app,)]
         number = number_create(msisdn="+85512998102", branch=branch_a, actor=admin_user, reason="New stock")
-        number_block(number=number, actor=admin_user, reason="Reported lost")
+        number_transition(
+            number=number, to_status=NumberStatus.RESERVED, actor=admin_user, reason="Held for a customer"
+        )
         AccessEvent.objects.create(kind=AccessKind.LOGIN, user=agent_a, username="agent_a", ip_address="10.0.0.1")
     assert History.objects.count() == before + 2
     assert verify_table(History)[1] is None
@@ -211,6 +215,7 @@ def test_the_owner_holds_the_dba_path_the_app_role_lacks(roles, record):
     """The table's owner may disable a trigger for a repair; the same statement is refused to the portal."""
     app, owner = roles
     guard = trigger_name(TABLE, "pgtrigger_append_only_")
+    raw("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE waits for no queued foreign-key check
     raw(f"ALTER TABLE {TABLE} OWNER TO {quoted(owner)}")
     with as_role(app):
         refused(DatabaseError, lambda: raw(f"ALTER TABLE {TABLE} DISABLE TRIGGER {guard}"))
@@ -253,3 +258,46 @@ def test_the_command_refuses_the_same_role_twice_and_other_databases():
         call_command("db_roles", "--app-role", "portal", "--owner-role", "portal")
     expected = "must not be the owner role" if connection.vendor == "postgresql" else "a PostgreSQL layout"
     assert expected in str(error.value)
+
+
+@pytest.fixture
+def committed_roles(transactional_db):
+    """The roles, committed, so a second connection can log in as them; dropped afterwards."""
+    suffix = uuid.uuid4().hex[:8]
+    app, owner = f"test_app_{suffix}", f"test_owner_{suffix}"
+    call_command("db_roles", "--app-role", app, "--owner-role", owner, "--apply", stdout=io.StringIO())
+    yield app, owner
+    for role in (app, owner):
+        raw(f"DROP OWNED BY {quoted(role)}")
+        raw(f"DROP ROLE {quoted(role)}")
+
+
+@pytest.mark.postgresql
+def test_a_session_logged_in_as_the_app_role_cannot_rewrite_or_bypass(committed_roles, admin_user, branch_a):
+    """Not SET ROLE from a superuser session: a login of its own, as the portal has."""
+    app, owner = committed_roles
+    number_create(msisdn="+85512998103", branch=branch_a, actor=admin_user, reason="New stock")
+    record = History.objects.order_by("-pk").first()
+    before = history_rows()
+    guard = trigger_name(TABLE, "pgtrigger_append_only_")
+    settings_dict = connection.settings_dict
+    with psycopg.connect(
+        host=settings_dict["HOST"], port=settings_dict["PORT"] or 5432, dbname=settings_dict["NAME"], user=app
+    ) as session:
+        assert session.execute("SELECT session_user, current_user").fetchone() == (app, app)
+        assert session.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == len(before)  # noqa: S608
+        session.commit()
+        for statement in (
+            f"UPDATE {TABLE} SET history_change_reason = 'rewritten' WHERE history_id = {record.pk}",  # noqa: S608
+            f"DELETE FROM {TABLE} WHERE history_id = {record.pk}",  # noqa: S608
+            f"TRUNCATE {TABLE}",
+            f"ALTER TABLE {TABLE} DISABLE TRIGGER {guard}",
+            "SET session_replication_role = replica",
+            f"SET ROLE {quoted(owner)}",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                session.execute(f"SET pgtrigger.ignore = '{{{guard}}}'")
+                session.execute(statement)
+            session.rollback()
+    assert history_rows() == before
+    assert verify_table(History)[1] is None

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class AuditConfig(AppConfig):
@@ -7,7 +8,8 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import context, locking, refusals, signals  # noqa: F401
+        from . import context, db_roles, locking, refusals, signals  # noqa: F401
 
         locking.connect()
         context.register_refusal_recorder(refusals.record)
+        post_migrate.connect(db_roles.regrant_after_migrate, sender=self)

@@ -8,13 +8,15 @@ from simple_history.manager import HistoricalQuerySet
 from simple_history.models import HistoricalRecords
 
 from .chain import AuditedHistoricalRecord, ChainedQuerySet, ChainedRecord
+from .triggers import EvidenceProtect, EvidenceTrigger
 
 
 def append_only_triggers() -> list:
-    """PostgreSQL refuses UPDATE, DELETE and TRUNCATE on an audit table, whoever asks."""
+    """PostgreSQL refuses UPDATE, DELETE and TRUNCATE on an audit table, whoever asks:
+    ``SET pgtrigger.ignore`` does not lift them (``audit.triggers``)."""
     return [
-        pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
-        pgtrigger.Trigger(
+        EvidenceProtect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        EvidenceTrigger(
             name="no_truncate",
             operation=pgtrigger.Truncate,
             level=pgtrigger.Statement,

@@ -137,6 +137,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Short OLTP queries: compiling one with JIT costs more than it saves, and the
     # planner's guesses on fresh or small tables trigger it (seen: tests 5x slower).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+# The PostgreSQL role the portal connects as when migrations run as a separate owner
+# role (docs/database-roles.md). Set it where `migrate` runs: afterwards the owner
+# re-grants that role's privileges, so a table a migration adds is append-only for it
+# at once. Empty (the default) touches no privileges: development and tests use one role.
+DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication -----------------------------------------------------------

@@ -4,7 +4,7 @@ Each record of a chained table stores ``prev_hash`` (the hash of the record
 before it in that table) and ``record_hash`` = HMAC-SHA256, keyed with
 ``settings.AUDIT_CHAIN_KEY``, of ``prev_hash`` and the record's canonical content:
 someone holding only the database cannot re-hash a record they altered (an
-unkeyed SHA-256, what the chain used before ``audit/0006``, anyone can recompute).
+unkeyed SHA-256, what the chain used before ``audit/0008``, anyone can recompute).
 ``audit.ChainHead`` keeps the last hash of every table, and the next record
 chains from the head, not from whatever row happens to be last: deleting the
 newest records leaves the head pointing at nothing. ``verify_table`` recomputes a
@@ -104,7 +104,7 @@ def record_hash(prev_hash: str, record: models.Model, *, key: bytes | None = Non
 
 
 def unkeyed_record_hash(prev_hash: str, record: models.Model) -> str:
-    """The link as written before the chain was keyed (migrations up to ``audit/0006`` use it)."""
+    """The link as written before the chain was keyed (migrations up to ``audit/0008`` use it)."""
     return hashlib.sha256(f"{prev_hash}\n{canonical_content(record)}".encode()).hexdigest()
 
 

@@ -1,5 +1,5 @@
 """Migration helpers: chain the history rows written before the chain existed, and
-re-link every chain with the keyed hash (audit/0006)."""
+re-link every chain with the keyed hash (audit/0008)."""
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -10,7 +10,7 @@ from django.db.migrations import RunPython
 def seal_existing(app_label: str) -> RunPython:
     """Chain an app's existing history rows in key order (runs before the append-only triggers).
 
-    With the unkeyed hash of the time: audit/0006 verifies and re-keys what this wrote.
+    With the unkeyed hash of the time: audit/0008 verifies and re-keys what this wrote.
     """
 
     def run(apps, schema_editor):

@@ -1,4 +1,4 @@
-"""Migration audit/0006 on a database whose chain was written unkeyed (SHA-256): it
+"""Migration audit/0008 on a database whose chain was written unkeyed (SHA-256): it
 verifies each chain first, refuses to re-link a broken one, and re-links every record
 with the keyed hash, past the append-only triggers, which it puts back."""
 
@@ -15,8 +15,8 @@ from django.utils import timezone
 from audit import models as real
 from audit.chain import GENESIS, record_hash, unkeyed_record_hash, verify_table
 
-BEFORE = [("audit", "0005_evidence_refused_attempts")]
-AFTER = [("audit", "0006_keyed_audit_chain")]
+BEFORE = [("audit", "0007_evidence_triggers_not_ignorable")]
+AFTER = [("audit", "0008_keyed_audit_chain")]
 TABLE = "audit_accessevent"
 
 
@@ -28,7 +28,7 @@ def _migrate(targets):
 
 
 def _written_unkeyed(apps, count: int) -> list[str]:
-    """Sign-ins chained as the portal wrote them before 0006; return their unkeyed hashes."""
+    """Sign-ins chained as the portal wrote them before 0008; return their unkeyed hashes."""
     AccessEvent = apps.get_model("audit", "AccessEvent")
     Head = apps.get_model("audit", "ChainHead")
     prev, hashes = GENESIS, []

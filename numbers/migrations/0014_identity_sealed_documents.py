@@ -48,7 +48,7 @@ def verify_history_chain(apps, schema_editor):
     """The chain as 0011 left it must verify before it is rewritten (no laundering).
     Runs before any column changes: a record's hash covers every column of its table."""
     from audit.chain import GENESIS
-    from audit.chain import unkeyed_record_hash as record_hash  # the chain was not keyed yet (audit/0006)
+    from audit.chain import unkeyed_record_hash as record_hash  # the chain was not keyed yet (audit/0008)
 
     model = apps.get_model("numbers", "HistoricalSubscriber")
     head_model = apps.get_model("audit", "ChainHead")
@@ -84,7 +84,7 @@ def hash_documents(apps, schema_editor):
 
 def reseal_history(apps, schema_editor):
     from audit.chain import GENESIS
-    from audit.chain import unkeyed_record_hash as record_hash  # the chain was not keyed yet (audit/0006)
+    from audit.chain import unkeyed_record_hash as record_hash  # the chain was not keyed yet (audit/0008)
 
     History = apps.get_model("numbers", "HistoricalSubscriber")
     head_model = apps.get_model("audit", "ChainHead")

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from audit.chain import GENESIS
-from audit.chain import unkeyed_record_hash as record_hash  # written before audit/0006 keyed the chain
+from audit.chain import unkeyed_record_hash as record_hash  # written before audit/0008 keyed the chain
 from numbers.identity import document_hash, document_matches, unseal_document
 
 BEFORE = [("numbers", "0013_sms_transfer_disputes")]

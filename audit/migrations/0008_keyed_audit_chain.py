@@ -27,11 +27,11 @@ def _unkeyed(prev, record):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0005_evidence_refused_attempts"),
-        ("complaints", "0006_sms_holder_replies"),
-        ("numbers", "0017_withdrawal_in_person"),
-        ("sms", "0006_sms_codes_and_inbound"),
-        ("staff", "0004_lifecycle_and_delivery"),
+        ("audit", "0007_evidence_triggers_not_ignorable"),
+        ("complaints", "0008_evidence_triggers_not_ignorable"),
+        ("numbers", "0018_evidence_triggers_not_ignorable"),
+        ("sms", "0007_evidence_triggers_not_ignorable"),
+        ("staff", "0005_evidence_triggers_not_ignorable"),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('complaints', '0006_sms_holder_replies'),
+        ('complaints', '0007_offer_amount_within_ceiling'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0005_evidence_refused_attempts'),
+        ('audit', '0006_access_kinds_timeouts_and_reauth'),
     ]
 
     operations = [

@@ -17,8 +17,9 @@ from urllib.parse import urldefrag, urlsplit
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
 from playwright.sync_api import Error as PlaywrightError
@@ -29,7 +30,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # Where each persona starts; each follows every link from there.
 START = {
-    "admin": ["/admin/", "/transfers/", "/approvals/", "/withdrawals/", "/complaints/", "/review/", "/review/cases/"],
+    "admin": [
+        "/admin/",
+        "/transfers/",
+        "/approvals/",
+        "/withdrawals/",
+        "/withdrawals/new/",
+        "/complaints/",
+        "/review/",
+        "/review/cases/",
+    ],
     "auditor": ["/review/", "/review/cases/", "/admin/"],
     "handler_a": ["/complaints/", "/admin/"],
     "supervisor_a": ["/approvals/", "/withdrawals/", "/transfers/", "/admin/"],
@@ -43,6 +53,9 @@ STAFF_SCREENS = re.compile(r"^/(transfers|approvals|withdrawals|complaints|disco
 # checked model by model: each list, and a change and a history page where there are rows.)
 NOT_PAGES = {
     "review/export.csv": "a download",
+    "transfers/<int:pk>/consents/<int:consent_id>/form/": "a file (the signed consent form)",
+    "transfers/<int:pk>/consents/<int:consent_id>/photo/": "a file (a document photo)",
+    "withdrawals/<int:pk>/photo/": "a file (a document photo)",
     "review/dossier.pdf": "a download",
     "sms/inbound/": "the SMS gateway's endpoint, token-authenticated",
     "dev/phone/": "DEBUG only, not routed in production",
@@ -67,6 +80,11 @@ def routes_of(resolver: URLResolver, prefix: str = "") -> set[str]:
         elif isinstance(pattern, URLPattern):
             routes.add(prefix + str(pattern.pattern))
     return routes
+
+
+def example_url(route: str) -> str:
+    """A URL of the route with made-up arguments ('<int:pk>' -> 1)."""
+    return "/" + re.sub(r"<str:\w+>", "x", re.sub(r"<int:\w+>", "1", route))
 
 
 def route_of(path: str) -> str | None:
@@ -168,4 +186,9 @@ def test_every_staff_screen_loads_without_a_policy_violation(page, new_context, 
         if not route.startswith("admin/") and route not in visited and route not in posted and route not in NOT_PAGES
     )
     assert missing == [], f"admin pages not visited: {missing}"
+    # An action's form shows only in the states that allow it: a route that refuses GET
+    # (405) is an action, not a page.
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="admin"))
+    unreached = [route for route in unreached if client.get(example_url(route)).status_code != 405]
     assert unreached == [], "routes no page links to: " + ", ".join(unreached)

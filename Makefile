@@ -33,16 +33,18 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# DEBUG off is production and needs real keys: development commands say DJANGO_DEBUG=1.
 migrations-check: venv
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 browser:
 	@scripts/ensure-chromium
 
 ## benchmark: admin pages at scale (use a PostgreSQL DATABASE_URL; rolls back what it writes)
+# DEBUG off (as in production: no query log), on the tests' throwaway keys.
 benchmark: venv
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py benchmark_admin $(BENCH_ARGS)
+	DJANGO_SETTINGS_MODULE=backoffice.settings_test $(BIN)/python manage.py migrate --noinput
+	DJANGO_SETTINGS_MODULE=backoffice.settings_test $(BIN)/python manage.py benchmark_admin $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -25,32 +26,66 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+# DEBUG on is a developer's machine; DEBUG off is production, whatever else is set:
+# every key below must then come from the environment (see env_key). `make demo`
+# turns DEBUG on; the tests run with it off, on throwaway keys (backoffice/settings_test.py).
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
-_DEV_SECRET_KEY = "django-insecure-backoffice-dev-only-never-use-in-production"
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("DJANGO_PRODUCTION", False):
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production.")
-    SECRET_KEY = _DEV_SECRET_KEY
+# --- Keys ---------------------------------------------------------------------
+# One key per purpose, each from its own variable, so that a leaked one opens one
+# door. The development defaults are public: they serve DEBUG only.
+DEV_KEYS = {
+    "DJANGO_SECRET_KEY": "django-insecure-backoffice-dev-only-never-use-in-production",
+    "IDENTITY_HASH_KEY": "identity-hash-dev-only-never-use-in-production",
+    "IDENTITY_ENCRYPTION_KEY": "ZGV2LW9ubHktaWRlbnRpdHktc2VhbGluZy1rZXkhISE=",  # base64 of a 32-byte dev key
+    "SMS_SEAL_KEY": "sms-seal-dev-only-never-use-in-production",
+    "AUDIT_CHAIN_KEY": "audit-chain-dev-only-never-use-in-production",
+}
+_KEYS_IN_USE: dict[str, list[str]] = {}
 
+
+def env_key(name: str, *, min_length: int = 32, rotating: bool = False) -> str:
+    """A key from the environment. With DEBUG off the process refuses to start unless
+    it is set, at least ``min_length`` characters, not a public development key and
+    not another key's value; with DEBUG on a missing one is its development default.
+    A ``rotating`` key is a comma-separated list (the first seals): each part is checked."""
+    value = os.environ.get(name, "").strip()
+    parts = [part.strip() for part in value.split(",")] if rotating else [value]
+    if not value and DEBUG:
+        value, parts = DEV_KEYS[name], [DEV_KEYS[name]]
+    elif not DEBUG:
+        fix = f"set {name} to a key of its own (DEBUG is off; on a development machine set DJANGO_DEBUG=1)"
+        if not value:
+            raise ImproperlyConfigured(f"{name} is not set: {fix}.")
+        for part in parts:
+            if part in DEV_KEYS.values():
+                raise ImproperlyConfigured(f"{name} is a public development key: {fix}.")
+            if len(part) < min_length:
+                raise ImproperlyConfigured(f"{name} is shorter than {min_length} characters: {fix}.")
+            for other, used in _KEYS_IN_USE.items():
+                if part in used:
+                    raise ImproperlyConfigured(f"{name} is the same as {other}: {fix}.")
+    _KEYS_IN_USE[name] = parts
+    return value
+
+
+# Sessions, CSRF tokens and signing (Django's own): 50 characters, as check --deploy asks.
+SECRET_KEY = env_key("DJANGO_SECRET_KEY", min_length=50)
 # Identity documents (numbers/identity.py). Staff never read a document number:
-# IDENTITY_HASH_KEY keys the HMAC that matches one (a key of its own, not SECRET_KEY,
-# so a leaked SECRET_KEY does not let anyone test guesses against the hashes);
+# IDENTITY_HASH_KEY keys the HMAC that matches one (not SECRET_KEY, so a leaked
+# SECRET_KEY does not let anyone test guesses against the hashes);
 # IDENTITY_ENCRYPTION_KEY is the Fernet key (comma-separated for rotation: the first
 # seals, all open) that seals the number for SIM-registration compliance, held outside
-# the database and opened only by the four-eyes compliance export. Both must be set in
-# production; the development defaults below are public and serve DEBUG and tests only.
+# the database and opened only by the four-eyes compliance export.
 # Changing IDENTITY_HASH_KEY orphans every stored hash: re-hash from the sealed numbers.
-_DEV_IDENTITY_HASH_KEY = "identity-hash-dev-only-never-use-in-production"
-_DEV_IDENTITY_ENCRYPTION_KEY = "ZGV2LW9ubHktaWRlbnRpdHktc2VhbGluZy1rZXkhISE="  # base64 of a 32-byte dev key
-IDENTITY_HASH_KEY = os.environ.get("IDENTITY_HASH_KEY", "")
-IDENTITY_ENCRYPTION_KEY = os.environ.get("IDENTITY_ENCRYPTION_KEY", "")
-if not (IDENTITY_HASH_KEY and IDENTITY_ENCRYPTION_KEY):
-    if not DEBUG and env_bool("DJANGO_PRODUCTION", False):
-        raise ImproperlyConfigured("IDENTITY_HASH_KEY and IDENTITY_ENCRYPTION_KEY must be set in production.")
-    IDENTITY_HASH_KEY = IDENTITY_HASH_KEY or _DEV_IDENTITY_HASH_KEY
-    IDENTITY_ENCRYPTION_KEY = IDENTITY_ENCRYPTION_KEY or _DEV_IDENTITY_ENCRYPTION_KEY
+IDENTITY_HASH_KEY = env_key("IDENTITY_HASH_KEY")
+IDENTITY_ENCRYPTION_KEY = env_key("IDENTITY_ENCRYPTION_KEY", min_length=44, rotating=True)
+# One-time codes are stored masked; the code waits for delivery sealed with this key
+# (sms.sealing), kept out of the database.
+SMS_SEAL_KEY = env_key("SMS_SEAL_KEY")
+# The audit chain's HMAC key: someone holding only the database cannot re-hash rows
+# they rewrote without it.
+AUDIT_CHAIN_KEY = env_key("AUDIT_CHAIN_KEY")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
@@ -62,6 +97,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     # Before simple_history: its history-cleaning commands are replaced by refusals.
     "audit",
     "simple_history",
@@ -78,6 +114,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header on every response.
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -195,9 +233,59 @@ SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_TIMEOUT_HOURS * 3600)
 # it was last checked longer ago than this (staff.reauth).
 REAUTH_MAX_AGE_MINUTES = float(os.environ.get("REAUTH_MAX_AGE_MINUTES", "5"))
 
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG and env_bool("DJANGO_PRODUCTION"))
+# --- HTTPS and security headers -------------------------------------------------
+# With DEBUG off the portal is served over HTTPS only (`check --deploy` is clean);
+# each default can be turned down from the environment, e.g. for a plain-HTTP test
+# server (backoffice/settings_test.py).
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# HSTS: browsers refuse plain HTTP to this host for a year. Roll out with a few
+# minutes first: a browser that saw the header keeps it, whatever the site says next.
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+# Only asks to be preloaded: nothing is enrolled until the domain is submitted.
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
+
+
+def proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """ "X-Forwarded-Proto: https" -> ("HTTP_X_FORWARDED_PROTO", "https")."""
+    if not value.strip():
+        return None
+    header, separator, expected = value.partition(":")
+    if not (separator and header.strip() and expected.strip()):
+        raise ImproperlyConfigured(f"DJANGO_SECURE_PROXY_SSL_HEADER is 'Header-Name: value', not {value!r}.")
+    return "HTTP_" + header.strip().upper().replace("-", "_"), expected.strip()
+
+
+# Behind a TLS-terminating proxy: the header it sets on HTTPS requests, as
+# "X-Forwarded-Proto: https". None by default: trust it only from a proxy that
+# always sets it, overwriting what a client sent.
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", ""))
+# Session and CSRF cookies travel over HTTPS only, and JavaScript never reads the session's.
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+# No page of the portal is ever framed (the CSP's frame-ancestors says so too).
+X_FRAME_OPTIONS = "DENY"
+# Links out carry no path (URLs name numbers and subscribers); Django's default, said here.
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Content-Security-Policy (django-csp): only the portal's own scripts, styles and
+# images, no inline script or style anywhere (templates link static files), never
+# framed, forms post only to the portal. QR codes may be data: images.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        # Where browsers report violations (a URL of a report collector), if anywhere.
+        "report-uri": env_list("CSP_REPORT_URI", "") or None,
+    },
+}
 
 # --- Internationalisation -----------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -206,7 +294,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# collectstatic gathers every file here, for the web server in front to serve.
 STATIC_ROOT = BASE_DIR / "static"
+# What every screen shares (portal/portal.css); each app keeps its own under <app>/static/<app>/.
+STATICFILES_DIRS = [BASE_DIR / "backoffice" / "static"]
 
 # --- History ------------------------------------------------------------------
 # The admin's "revert to this version" would rewrite the record behind the
@@ -289,13 +380,6 @@ SMS_BACKEND = os.environ.get(
 )
 # Where the development phone keeps what it received (JSON lines); DEBUG only.
 SMS_DEV_PHONE_FILE = Path(os.environ.get("SMS_DEV_PHONE_FILE", BASE_DIR / "var" / "dev-phone.jsonl"))
-# One-time codes are stored masked; the code waits for delivery sealed with this key
-# (sms.sealing), kept out of the database and distinct from DJANGO_SECRET_KEY.
-SMS_SEAL_KEY = os.environ.get("SMS_SEAL_KEY", "")
-if not SMS_SEAL_KEY:
-    if not DEBUG and env_bool("DJANGO_PRODUCTION", False):
-        raise ImproperlyConfigured("SMS_SEAL_KEY must be set in production.")
-    SMS_SEAL_KEY = "sms-seal-dev-only-never-use-in-production"
 # The gateway posts replies from subscribers to /sms/inbound/ with this token
 # ("Authorization: Bearer <token>"); with none set the endpoint refuses everything.
 SMS_INBOUND_TOKEN = os.environ.get("SMS_INBOUND_TOKEN", "")

@@ -83,9 +83,10 @@ IDENTITY_ENCRYPTION_KEY = env_key("IDENTITY_ENCRYPTION_KEY", min_length=44, rota
 # One-time codes are stored masked; the code waits for delivery sealed with this key
 # (sms.sealing), kept out of the database.
 SMS_SEAL_KEY = env_key("SMS_SEAL_KEY")
-# The audit chain's HMAC key: someone holding only the database cannot re-hash rows
-# they rewrote without it.
-AUDIT_CHAIN_KEY = env_key("AUDIT_CHAIN_KEY")
+# The audit chain's HMAC key (audit.chain): someone holding only the database cannot
+# re-hash rows they rewrote without it. Comma-separated for rotation: the first key
+# writes, the older ones still verify the links they wrote.
+AUDIT_CHAIN_KEY = env_key("AUDIT_CHAIN_KEY", rotating=True)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
@@ -390,11 +391,7 @@ SMS_GATEWAY_TIMEOUT = float(os.environ.get("SMS_GATEWAY_TIMEOUT", "10"))
 DELIVERY_MAX_ATTEMPTS = int(os.environ.get("DELIVERY_MAX_ATTEMPTS", "8"))
 
 # --- The audit chain and its signed checkpoints (audit.chain, audit.checkpoints) ---
-# Every audit link is an HMAC with AUDIT_CHAIN_KEY, so someone holding only the
-# database cannot re-hash a record they altered. Comma-separated for rotation: the
-# first key writes, the others (older) still verify the links they wrote. The
-# default is public and serves DEBUG and tests only.
-AUDIT_CHAIN_KEY = os.environ.get("AUDIT_CHAIN_KEY", "") or "audit-chain-dev-only-never-use-in-production"
+# AUDIT_CHAIN_KEY (with the keys above) keys every link of the chain.
 # A job signs every chain's head with an Ed25519 key the database never holds and
 # appends it to a store outside the database. Keys: a file path (PEM, or base64 of
 # the raw 32 bytes) or the base64 itself; the verify key is the public half. DEBUG

@@ -73,8 +73,13 @@ def resolver_urls() -> list[Url]:
 def _kwarg_names(route: str):
     import re
 
-    for match in re.finditer(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>", route):
-        yield match.group(1) or match.group(2)
+    position = 0
+    for match in re.finditer(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>|\((?!\?)", route):
+        if match.group(0) == "(":
+            yield f"arg{position}"  # an unnamed regex group (simple-history's version page)
+            position += 1
+        else:
+            yield match.group(1) or match.group(2)
 
 
 def write_counts() -> dict[str, int]:
@@ -232,7 +237,9 @@ def kwargs_for(url: Url, world: dict) -> dict | None:
     (the matrix then fails, naming the URL and the keyword)."""
     values = {}
     for name in url.kwarg_names:
-        if name == "pk" and url.name:
+        if url.name == "audit:object" and name in ("label", "pk"):
+            values.update({"label": "numbers.mobilenumber", "pk": world["number"].pk})
+        elif name == "pk" and url.name:
             owner = next(
                 (
                     world[v]
@@ -246,11 +253,9 @@ def kwargs_for(url: Url, world: dict) -> dict | None:
             values[name] = owner.pk
         elif name in KWARG_OF:
             values[name] = world[KWARG_OF[name]].pk
-        elif url.admin_model is not None and name in ("object_id", "version_id", "id"):
+        elif url.admin_model is not None and name in ("object_id", "version_id", "id", "arg0", "arg1"):
             found = _admin_object(url.admin_model.model, world)
-            values[name] = found["version_id" if name == "version_id" else "object_id"]
-        elif url.name == "audit:object" and name in ("label", "pk"):
-            values.update({"label": "numbers.mobilenumber", "pk": world["number"].pk})
+            values[name] = found["version_id" if name in ("version_id", "arg1") else "object_id"]
         elif url.name == "audit:request" and name == "request_id":
             values[name] = world["transfer"].history.earliest("history_date").history_request_id
         elif url.name == "admin:app_list" and name == "app_label":
@@ -284,6 +289,8 @@ def _admin_object(model, world) -> dict:
 def path_for(url: Url, kwargs: dict) -> str:
     from django.urls import reverse
 
+    if url.name and any(name.startswith("arg") for name in kwargs):
+        return reverse(url.name, args=[kwargs[name] for name in sorted(kwargs)])
     if url.name:
         return reverse(url.name, kwargs=kwargs)
     path = "/" + url.route

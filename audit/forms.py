@@ -8,6 +8,7 @@ from django import forms
 from django.utils import timezone
 
 from backoffice.adminkit import ReasonField
+from backoffice.screens import BoundedDateField
 
 from . import selectors
 from .choices import CaseOutcome, CaseState
@@ -24,8 +25,8 @@ class ReviewForm(forms.Form):
     """An employee, a period and optional filters (a GET form: bookmarkable, exportable)."""
 
     employee = EmployeeChoiceField(queryset=None, empty_label="Choose an employee")
-    since = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
-    until = forms.DateField(
+    since = BoundedDateField(label="From", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    until = BoundedDateField(
         label="To", help_text="Both days included.", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
     model = forms.ChoiceField(label="Record", required=False)

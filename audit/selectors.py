@@ -26,6 +26,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import capfirst
 
+from backoffice.converters import MAX_OBJECT_ID
+from backoffice.screens import page_number
 from staff.selectors import is_working
 
 from .chain import CHAIN_FIELDS, AuditedHistoricalRecord, chained_models
@@ -419,7 +421,7 @@ def employee_timeline(
     actions = [a for a in (actions or ()) if a in ACTIONS]
     if actions:
         condition &= Q(history_type__in=actions)
-    page = max(int(page), 1)
+    page = page_number(page)
     entries, more = _page(
         [(table, condition) for table in chosen], newest_first=True, offset=(page - 1) * per_page, limit=per_page
     )
@@ -554,10 +556,15 @@ class ObjectHistory:
 
 
 def _typed_pk(table: HistoryTable, pk: str):
+    """The id as the model's key, or None: text that is no key, and numbers beyond any
+    id (40 digits overflow the driver's integer), are simply not found."""
     try:
-        return table.tracked._meta.pk.to_python(pk)
+        key = table.tracked._meta.pk.to_python(pk)
     except Exception:  # noqa: BLE001 - a key that cannot be this model's is simply not found
         return None
+    if isinstance(key, int) and not 0 < key <= MAX_OBJECT_ID:
+        return None
+    return key
 
 
 def object_history(model_label: str, pk: str) -> ObjectHistory | None:

@@ -24,7 +24,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from backoffice.adminkit import report_service_error
-from backoffice.screens import RowPaginator, render_screen, report_form_errors
+from backoffice.screens import RowPaginator, page_number, render_screen, report_form_errors
 from staff.reauth import reauth_required
 
 from . import exports, selectors, services
@@ -106,10 +106,7 @@ def review(request):
     if form.is_bound and form.is_valid():
         employee = form.cleaned_data["employee"]
         since, until = form.period()
-        try:
-            page = max(int(request.GET.get("page", "1")), 1)
-        except ValueError:
-            page = 1
+        page = page_number(request.GET.get("page"))
         timeline = selectors.employee_timeline(employee, since, until, form.models(), form.actions(), page=page)
         events, more_events = selectors.access_events(employee, since, until)
         refusals, more_refusals = selectors.refused_attempts(employee, since, until)

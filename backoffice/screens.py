@@ -1,11 +1,16 @@
 """What the staff screens (transfers, approvals, complaints) share: the admin's
-look, a row count that ignores annotations, and form errors as one message."""
+look, a row count that ignores annotations, page numbers and dates that cannot
+overflow, and form errors as one message."""
 
 from __future__ import annotations
 
+import datetime
+
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.functional import cached_property
 
 from .adminkit import CappedCountPaginator
@@ -16,6 +21,21 @@ def render_screen(request, template: str, context: dict) -> TemplateResponse:
     return TemplateResponse(request, template, {**admin.site.each_context(request), **context})
 
 
+# The deepest page any screen serves. Counts stop at ADMIN_COUNT_CAP anyway, and a
+# page number beyond this (99999999999999999999999) would overflow the database's
+# OFFSET: such a number is brought back to this page, never passed on.
+MAX_PAGE = 10_000
+
+
+def page_number(raw, *, last: int = MAX_PAGE) -> int:
+    """A requested page as a number in [1, last]: garbage is page 1, huge is ``last``."""
+    try:
+        number = int(str(raw).strip())
+    except (TypeError, ValueError):
+        return 1
+    return min(max(number, 1), last)
+
+
 class RowPaginator(CappedCountPaginator):
     """Counts ids only: a row's joins and annotations (consents, risk flags, the
     complainant) are not needed to count rows, and COUNT over them would evaluate
@@ -24,6 +44,45 @@ class RowPaginator(CappedCountPaginator):
     @cached_property
     def count(self) -> int:
         return self.object_list.order_by().values("pk")[: self.cap + 1].count()
+
+    def get_page(self, number):
+        """Any ?page= (empty, "abc", 1e400, 40 digits) is a page we can serve."""
+        return super().get_page(page_number(number, last=max(self.num_pages, 1)))
+
+
+# Dates a person can mean on a staff screen. 0001-01-01 and 9999-12-31 parse as
+# dates, but a period's end plus one day, or a date made aware in a timezone,
+# overflows (OverflowError: a 500). Forms refuse them with a message instead.
+EARLIEST_DATE = datetime.date(2000, 1, 1)
+LATEST_YEARS_AHEAD = 1
+
+
+def latest_date() -> datetime.date:
+    today = timezone.localdate()
+    return today.replace(year=today.year + LATEST_YEARS_AHEAD, day=min(today.day, 28))
+
+
+def check_date_bounds(value: datetime.date | None) -> None:
+    if value is None:
+        return
+    day = value.date() if isinstance(value, datetime.datetime) else value
+    latest = latest_date()
+    if not EARLIEST_DATE <= day <= latest:
+        raise ValidationError(
+            f"Choose a date between {EARLIEST_DATE.isoformat()} and {latest.isoformat()}.", code="date_out_of_range"
+        )
+
+
+class BoundedDateField(forms.DateField):
+    """A date between EARLIEST_DATE and a year from today, or a clear error."""
+
+    default_validators = [check_date_bounds]
+
+
+class BoundedDateTimeField(forms.DateTimeField):
+    """A moment between EARLIEST_DATE and a year from today, or a clear error."""
+
+    default_validators = [check_date_bounds]
 
 
 def report_form_errors(request, form: forms.Form, what: str) -> None:

@@ -347,6 +347,10 @@ class MobileNumberAdmin(PortalModelAdmin):
             record_subscriber_views(request=request, subscribers=[number.holder_id, *holders])
         return response
 
+    def history_version_viewed(self, request, obj, version) -> None:
+        # The version shows its holder by name, as the change page does.
+        record_subscriber_views(request=request, subscribers=[version.holder_id])
+
     def _withdrawal_url(self, request, number) -> str | None:
         """Held numbers leave their holder only by a withdrawal request: its screen, for those who may ask."""
         if number.status not in (NumberStatus.ACTIVE, NumberStatus.SUSPENDED):

@@ -7,7 +7,7 @@ import datetime
 from django import forms
 from django.utils import timezone
 
-from backoffice.adminkit import ReasonField
+from backoffice.adminkit import ReasonField, within_select_bound
 from backoffice.screens import BoundedDateField
 
 from . import selectors
@@ -15,10 +15,28 @@ from .choices import CaseOutcome, CaseState
 
 
 class EmployeeChoiceField(forms.ModelChoiceField):
+    """A select while the staff is small; past SELECT_OPTIONS_BOUND accounts a typed
+    username (or the account id links carry), never a select of every account."""
+
     def label_from_instance(self, obj) -> str:
         full = obj.get_full_name()
         name = f"{obj.get_username()} ({full})" if full else obj.get_username()
         return name if obj.is_active else f"{name}, inactive"
+
+    def bound_queryset(self, queryset) -> None:
+        self.queryset = queryset
+        if not within_select_bound(queryset):
+            self.widget = forms.TextInput(attrs={"autocomplete": "off"})
+            self.help_text = "Their username."
+
+    def to_python(self, value):
+        if isinstance(self.widget, forms.TextInput) and isinstance(value, str) and value.strip():
+            user = self.queryset.filter(**{self.queryset.model.USERNAME_FIELD: value.strip()}).first()
+            if user is not None:
+                return user
+            if not value.strip().isdigit():
+                raise forms.ValidationError(f"No employee with the username {value.strip()!r}.", code="invalid_choice")
+        return super().to_python(value)
 
 
 class ReviewForm(forms.Form):
@@ -44,7 +62,7 @@ class ReviewForm(forms.Form):
                     data[name] = value.isoformat()
         kwargs.setdefault("initial", defaults)
         super().__init__(data, **kwargs)
-        self.fields["employee"].queryset = selectors.reviewable_users()
+        self.fields["employee"].bound_queryset(selectors.reviewable_users())
         self.fields["model"].choices = [("", "Any"), *selectors.model_choices()]
 
     def clean(self):

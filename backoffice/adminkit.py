@@ -1,14 +1,19 @@
 """Admin building blocks shared by every app: capped counts, no deletes, a reason
-on every change, service errors shown as messages."""
+on every change, service errors shown as messages, history pages scoped like the
+change page, no select of a big table."""
 
 from __future__ import annotations
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers, widgets
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.encoding import force_str
 from django.utils.functional import cached_property
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -87,7 +92,132 @@ class NoDeleteAdminMixin:
         return actions
 
 
-class PortalModelAdmin(NoDeleteAdminMixin, SimpleHistoryAdmin):
+def within_select_bound(queryset) -> bool:
+    """Whether a select over ``queryset`` stays within SELECT_OPTIONS_BOUND options
+    (one LIMIT query, never a COUNT over the table)."""
+    bound = settings.SELECT_OPTIONS_BOUND
+    return queryset.order_by()[: bound + 1].count() <= bound
+
+
+class BoundedChoicesMixin:
+    """A foreign key over a big table is asked for by id, never as a select of every
+    row: a select of every number or subscriber is a million options at scale."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if self._needs_raw_id(db_field, request, field):
+            field.widget = widgets.ForeignKeyRawIdWidget(db_field.remote_field, self.admin_site)
+        return field
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if self._needs_raw_id(db_field, request, field):
+            field.widget = widgets.ManyToManyRawIdWidget(db_field.remote_field, self.admin_site)
+        return field
+
+    def _needs_raw_id(self, db_field, request, field) -> bool:
+        if field is None or db_field.name in (*self.raw_id_fields, *self.get_autocomplete_fields(request)):
+            return False
+        if isinstance(field.widget, forms.CheckboxSelectMultiple):
+            return False
+        return not within_select_bound(field.queryset)
+
+
+class ScopedHistoryMixin:
+    """The history pages of an object are its change page's past: the same scope
+    (get_queryset) and the same permission (has_view_or_change_permission), or a 404.
+
+    simple-history looks the object up in its history table, outside get_queryset,
+    so without this a user of branch B read branch A's holdings version by version.
+    A version page shows every field read-only, as the change page does for a
+    reader: no form, so no select of every related row."""
+
+    def history_object(self, request, object_id):
+        """The object as its change page would find it, or a 404 (403 without permission)."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with this id in your scope.")
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        return obj
+
+    def history_view(self, request, object_id, extra_context=None):
+        self.history_object(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_version(self, request, obj, version_id):
+        """The historical record ``version_id`` of ``obj``; a version of another object is a 404."""
+        history = getattr(self.model, self.opts.simple_history_manager_attribute)
+        try:
+            return history.get(**{self.opts.pk.attname: obj.pk, "history_id": version_id})
+        except (history.model.DoesNotExist, ValueError, ValidationError):
+            raise Http404("No such version of this object.") from None
+
+    def history_version_viewed(self, request, obj, version) -> None:
+        """Called once a version page is shown (for an access log); nothing by default."""
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        """History is read, never replayed. simple-history saves a POST to this view
+        ("revert") with only view permission, whatever SIMPLE_HISTORY_REVERT_DISABLED
+        says (that setting only hides the button)."""
+        if request.method != "GET":
+            raise PermissionDenied
+        request.current_app = self.admin_site.name
+        current = self.history_object(request, object_id)
+        record = self.history_version(request, current, version_id)
+        obj = record.instance
+        obj._state.adding = False
+        if not self.has_view_history_or_change_history_permission(request, obj):
+            raise PermissionDenied
+        fieldsets = self.get_fieldsets(request, obj)
+        shown = flatten_fieldsets(fieldsets)
+        # Every field read-only: the form keeps no model field, so renders no widget.
+        form = self.get_form(request, obj, change=True, fields=shown, exclude=shown)(instance=obj)
+        admin_form = helpers.AdminForm(form, fieldsets, {}, shown, model_admin=self)
+        opts = self.opts
+        prefix = f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}"
+        context = {
+            **self.admin_site.each_context(request),
+            "title": self.history_form_view_title(request, obj),
+            "adminform": admin_form,
+            "object_id": object_id,
+            "original": obj,
+            "is_popup": False,
+            "media": self.media + admin_form.media,
+            "errors": helpers.AdminErrorList(form, []),
+            "app_label": opts.app_label,
+            "original_opts": opts,
+            "changelist_url": reverse(f"{prefix}_changelist"),
+            "change_url": reverse(f"{prefix}_change", args=(current.pk,)),
+            "history_url": reverse(f"{prefix}_history", args=(current.pk,)),
+            "change_history": False,
+            "revert_disabled": True,
+            "add": False,
+            "change": True,
+            "has_add_permission": False,
+            "has_view_permission": True,
+            "has_change_permission": False,
+            "has_delete_permission": False,
+            "has_editable_inline_admin_formsets": False,
+            "has_file_field": False,
+            "has_absolute_url": False,
+            "form_url": "",
+            "opts": record._meta,
+            "content_type_id": self.content_type_model_cls.objects.get_for_model(self.model).id,
+            "save_as": False,
+            "save_on_top": False,
+            "root_path": getattr(self.admin_site, "root_path", None),
+            **(extra_context or {}),
+        }
+        response = self.render_history_view(request, self.object_history_form_template, context)
+        self.history_version_viewed(request, current, obj)
+        return response
+
+    def history_form_view_title(self, request, obj):
+        return f"View {force_str(obj)}"
+
+
+class PortalModelAdmin(NoDeleteAdminMixin, ScopedHistoryMixin, BoundedChoicesMixin, SimpleHistoryAdmin):
     """Defaults for million-row tables and for evidence that is never deleted."""
 
     paginator = CappedCountPaginator
@@ -98,14 +228,6 @@ class PortalModelAdmin(NoDeleteAdminMixin, SimpleHistoryAdmin):
     def save_model(self, request, obj, form, change):
         stamp_change(obj, actor=request.user, reason=form.cleaned_data.get("change_reason", ""))
         super().save_model(request, obj, form, change)
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        """History is read, never replayed. simple-history saves a POST to this view
-        ("revert") with only view permission, whatever SIMPLE_HISTORY_REVERT_DISABLED
-        says (that setting only hides the button)."""
-        if request.method != "GET":
-            raise PermissionDenied
-        return super().history_form_view(request, object_id, version_id, extra_context)
 
     def save_form(self, request, form, change):
         # From here on (save_model, save_related) a refusal comes from a service.

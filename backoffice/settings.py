@@ -314,6 +314,10 @@ MSISDN_DEFAULT_REGION = os.environ.get("MSISDN_DEFAULT_REGION", "KH")
 # Admin list pages never count past this many rows: a COUNT(*) over millions of
 # numbers costs more than the page itself (see shared REFERENCE, "Measured here").
 ADMIN_COUNT_CAP = int(os.environ.get("ADMIN_COUNT_CAP", "10000"))
+# A choice list (an HTML select) never offers more than this many rows: a foreign key
+# over a bigger table is asked for by id (raw id, autocomplete or a typed name) instead,
+# since a select of every number or subscriber is a million options at scale.
+SELECT_OPTIONS_BOUND = int(os.environ.get("SELECT_OPTIONS_BOUND", "50"))
 
 # --- Transfers ------------------------------------------------------------------
 # An open transfer request lapses after this many days (the expiry job closes it).

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import HttpResponseRedirect
@@ -347,6 +348,19 @@ class MobileNumberAdmin(PortalModelAdmin):
             record_subscriber_views(request=request, subscribers=[number.holder_id, *holders])
         return response
 
+    def history_view(self, request, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)
+        # Its changes name each holder the number had, as the change page's holdings do.
+        holders = (
+            MobileNumber.history.filter(id=unquote(object_id)).values_list("holder_id", flat=True).order_by().distinct()
+        )
+        record_subscriber_views(request=request, subscribers=holders)
+        return response
+
+    def history_version_viewed(self, request, obj, version) -> None:
+        # The version shows its holder by name, as the change page does.
+        record_subscriber_views(request=request, subscribers=[version.holder_id])
+
     def _withdrawal_url(self, request, number) -> str | None:
         """Held numbers leave their holder only by a withdrawal request: its screen, for those who may ask."""
         if number.status not in (NumberStatus.ACTIVE, NumberStatus.SUSPENDED):
@@ -643,16 +657,13 @@ class SubscriberAdmin(PortalModelAdmin):
         return response
 
     def history_view(self, request, object_id, extra_context=None):
-        subscriber = self.get_object(request, object_id)
-        if subscriber is not None:
-            record_subscriber_view(request=request, subscriber=subscriber)
-        return super().history_view(request, object_id, extra_context)
+        response = super().history_view(request, object_id, extra_context)
+        # Shown only once scoped like the change page (ScopedHistoryMixin refuses first).
+        record_subscriber_view(request=request, subscriber=self.get_object(request, object_id))
+        return response
 
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        subscriber = self.get_object(request, object_id)
-        if subscriber is not None:
-            record_subscriber_view(request=request, subscriber=subscriber)
-        return super().history_form_view(request, object_id, version_id, extra_context)
+    def history_version_viewed(self, request, obj, version) -> None:
+        record_subscriber_view(request=request, subscriber=obj)
 
     @staticmethod
     def _holds(obj) -> bool:

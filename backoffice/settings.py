@@ -68,6 +68,10 @@ INSTALLED_APPS = [
     "pgtrigger",
     "guardian",
     "axes",
+    # Second factor (staff.twofactor): TOTP devices and one-time backup codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_celery_beat",
     "staff",
     "numbers",
@@ -82,6 +86,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed the second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -89,6 +95,8 @@ MIDDLEWARE = [
     "audit.middleware.RequestIdMiddleware",
     # A suspended or disabled account is signed out on its next request, whatever disabled it.
     "staff.middleware.SignOutSuspendedMiddleware",
+    # A privileged role reaches no screen until the session passed its second factor.
+    "staff.middleware.SecondFactorRequiredMiddleware",
     # Last, as django-axes asks: it turns lockouts into a response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -160,6 +168,13 @@ AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "1"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+
+# Second factor (staff.twofactor): the name an authenticator app shows next to the
+# code, so staff can tell this portal's entry from others'.
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Mobile operator back office")
+# django-otp's own admin pages of devices are not registered (staff.admin), but if
+# one ever is, it must not show a device's secret key.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG and env_bool("DJANGO_PRODUCTION"))

@@ -14,6 +14,8 @@ urlpatterns = [
     path("", include("numbers.urls")),
     path("", include("complaints.urls")),
     path("review/", include("audit.urls")),
+    # The second factor: verify after the password, enrol an authenticator, backup codes.
+    path("account/", include("staff.urls")),
     # The SMS gateway posts subscribers' replies here (token-authenticated).
     path("sms/", include("sms.urls")),
 ]

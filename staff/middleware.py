@@ -10,8 +10,12 @@ itself is ended here, and the sign-out goes on the access log.
 from __future__ import annotations
 
 from django.contrib.auth import SESSION_KEY, get_user_model, logout
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from .selectors import is_working
+from .twofactor import has_second_factor, second_factor_required
 
 
 class SignOutSuspendedMiddleware:
@@ -27,3 +31,51 @@ class SignOutSuspendedMiddleware:
                     request.user = stale or user
                 logout(request)
         return self.get_response(request)
+
+
+# Besides the second-factor pages themselves (marked by ``second_factor_exempt``):
+# signing out stays possible for someone who cannot pass.
+_EXEMPT_VIEW_NAMES = frozenset({"admin:logout"})
+
+
+def second_factor_exempt(view):
+    """Mark a view an unverified session may reach (the verify and enrolment pages)."""
+    view.second_factor_exempt = True
+    return view
+
+
+class SecondFactorRequiredMiddleware:
+    """Until its session passed the second factor, a privileged account (staff.twofactor)
+    reaches no screen and no admin page: it is sent to verify a code, or to enrol a device
+    when it has none. Agents without one stay password-only unless they enrolled.
+
+    After ``OTPMiddleware`` (``request.user.is_verified``) and the URL resolver, hence
+    ``process_view``: the exemptions are views, not path prefixes that could drift.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        user = request.user
+        if not user.is_authenticated or user.is_verified():
+            return None
+        if getattr(view_func, "second_factor_exempt", False):
+            return None
+        match = getattr(request, "resolver_match", None)
+        if match is not None and match.view_name in _EXEMPT_VIEW_NAMES:
+            return None
+        enrolled = None
+        if not second_factor_required(user):
+            enrolled = has_second_factor(user)
+            if not enrolled:
+                return None
+        if enrolled is None:
+            enrolled = has_second_factor(user)
+        url = reverse("staff:two_factor_verify" if enrolled else "staff:two_factor_enrol")
+        if request.method == "GET":
+            url = f"{url}?{urlencode({'next': request.get_full_path()})}"
+        return redirect(url)

@@ -1,0 +1,14 @@
+"""The second-factor pages (staff.views_twofactor), mounted under /account/."""
+
+from django.urls import path
+
+from . import views_twofactor
+
+app_name = "staff"
+
+urlpatterns = [
+    path("second-factor/", views_twofactor.two_factor_verify, name="two_factor_verify"),
+    path("second-factor/enrol/", views_twofactor.two_factor_enrol, name="two_factor_enrol"),
+    path("second-factor/enrol/qr.svg", views_twofactor.two_factor_qr, name="two_factor_qr"),
+    path("second-factor/backup-codes/", views_twofactor.two_factor_backup_codes, name="two_factor_backup_codes"),
+]

@@ -76,12 +76,19 @@ def two_factor_verify(request):
         return redirect(f"{reverse('staff:two_factor_enrol')}?{request.GET.urlencode()}")
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        # django-otp locks a device for 1, 2, 4 ... seconds after each wrong code.
+        throttled = any(not d.verify_is_allowed()[0] for d in django_otp.devices_for_user(request.user))
         device = django_otp.match_token(request.user, form.cleaned_data["token"].strip().replace(" ", ""))
         if device is not None:
             django_otp.login(request, device)
             request.session.cycle_key()
             return redirect(_next_url(request))
-        form.add_error("token", "That code was not accepted. Wait for a new code and try again.")
+        form.add_error(
+            "token",
+            "Too many wrong codes: wait a few seconds, then type the code the app shows then."
+            if throttled
+            else "That code was not accepted. Wait for a new code and try again.",
+        )
     return render_screen(
         request,
         "staff/two_factor_verify.html",
@@ -145,9 +152,7 @@ def two_factor_qr(request):
     )
     buffer = BytesIO()
     image.save(buffer)
-    response = HttpResponse(buffer.getvalue(), content_type="image/svg+xml")
-    response["Cache-Control"] = "no-store"
-    return response
+    return HttpResponse(buffer.getvalue(), content_type="image/svg+xml")
 
 
 def _backup_codes_left(user) -> int:

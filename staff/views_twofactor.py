@@ -45,6 +45,11 @@ class CodeForm(forms.Form):
     )
 
 
+def _screen(request, template: str, context: dict):
+    # No model sidebar: a session that has not passed its second factor sees no menu of the admin.
+    return render_screen(request, template, {"is_nav_sidebar_enabled": False, **context})
+
+
 def _next_url(request) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
@@ -89,7 +94,7 @@ def two_factor_verify(request):
             if throttled
             else "That code was not accepted. Wait for a new code and try again.",
         )
-    return render_screen(
+    return _screen(
         request,
         "staff/two_factor_verify.html",
         {"title": "Second factor", "form": form, "next": _next_url(request)},
@@ -107,7 +112,7 @@ def two_factor_enrol(request):
         return redirect(f"{reverse('staff:two_factor_verify')}?{request.GET.urlencode()}")
     enrolled = TOTPDevice.objects.devices_for_user(user, confirmed=True).exists()
     if enrolled:
-        return render_screen(
+        return _screen(
             request,
             "staff/two_factor_enrol.html",
             {"title": "Second factor", "enrolled": True, "backup_left": _backup_codes_left(user)},
@@ -125,7 +130,7 @@ def two_factor_enrol(request):
             request.session.cycle_key()
             request.session[CODES_ONCE] = codes
             return redirect(f"{reverse('staff:two_factor_backup_codes')}?{urlencode({'next': _next_url(request)})}")
-    return render_screen(
+    return _screen(
         request,
         "staff/two_factor_enrol.html",
         {
@@ -171,7 +176,7 @@ def two_factor_backup_codes(request):
         messages.success(request, "New backup codes: the old ones no longer work.")
         return redirect("staff:two_factor_backup_codes")
     codes = request.session.pop(CODES_ONCE, None)
-    return render_screen(
+    return _screen(
         request,
         "staff/two_factor_backup_codes.html",
         {

@@ -26,7 +26,10 @@ def test_a_supervisor_enrols_by_qr_code_and_keeps_the_backup_codes(page, live_se
     expect(page).to_have_url(re.compile(r"/account/second-factor/enrol/\?next=%2Fapprovals%2F"))
     qr = page.locator("#two-factor-qr")
     expect(qr).to_be_visible()
-    assert qr.evaluate("img => img.complete && img.naturalWidth > 0"), "the QR code image did not load"
+    # The QR code is an image served by its own view: wait until it has loaded and has a size.
+    page.wait_for_function(
+        "() => { const img = document.querySelector('#two-factor-qr'); return img.complete && img.naturalWidth > 0; }"
+    )
     page.screenshot(path=shots / "otp-enrol.png", full_page=True)
 
     # The app is given the key (here typed, as by hand) and shows a code.

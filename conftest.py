@@ -82,6 +82,38 @@ def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
+# --- The test sign-in shortcut ------------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _force_login_passes_second_factor():
+    """``client.force_login(user)`` skips the password, and here the second factor too:
+    the session is marked verified (``django_otp.login``'s session key) with the user's
+    authenticator, made as a TOTP device named "test" if they have none. Tests of the
+    second factor itself sign in through the forms (staff/tests/test_twofactor.py)."""
+    from django.test import Client
+
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        from django_otp import DEVICE_ID_SESSION_KEY
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        original(self, user, backend)
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+        session = self.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+
+    Client.force_login = force_login
+    try:
+        yield
+    finally:
+        Client.force_login = original
+
+
 # --- Personas ---------------------------------------------------------------
 
 

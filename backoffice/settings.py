@@ -105,6 +105,10 @@ INSTALLED_APPS = [
     "pgtrigger",
     "guardian",
     "axes",
+    # Second factor (staff.twofactor): TOTP devices and one-time backup codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_celery_beat",
     "staff",
     "numbers",
@@ -121,6 +125,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed the second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -132,6 +138,8 @@ MIDDLEWARE = [
     "staff.middleware.SessionTimeoutMiddleware",
     # Writes the device cookie a sign-in issues (staff.devices: the lockout key).
     "staff.middleware.DeviceCookieMiddleware",
+    # A privileged role reaches no screen until the session passed its second factor.
+    "staff.middleware.SecondFactorRequiredMiddleware",
     # Nothing a signed-in employee saw is kept by a shared counter PC's browser.
     "backoffice.middleware.NoStoreForStaffMiddleware",
     # Last, as django-axes asks: it turns lockouts into a response.
@@ -263,6 +271,13 @@ def proxy_ssl_header(value: str) -> tuple[str, str] | None:
 SECURE_PROXY_SSL_HEADER = proxy_ssl_header(os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", ""))
 # Session and CSRF cookies travel over HTTPS only, and JavaScript never reads the session's.
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+
+# Second factor (staff.twofactor): the name an authenticator app shows next to the
+# code, so staff can tell this portal's entry from others'.
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Mobile operator back office")
+# django-otp's own admin pages of devices are not registered (staff.admin), but if
+# one ever is, it must not show a device's secret key.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 # No page of the portal is ever framed (the CSP's frame-ancestors says so too).

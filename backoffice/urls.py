@@ -14,7 +14,8 @@ urlpatterns = [
     path("", include("numbers.urls")),
     path("", include("complaints.urls")),
     path("review/", include("audit.urls")),
-    # Confirming the password again before approving, suspending or exporting (staff.reauth).
+    # Second factor (verify, enrol, backup codes) and the password confirmation before
+    # approving, suspending or exporting (staff.views_twofactor, staff.reauth).
     path("account/", include("staff.urls")),
     # The SMS gateway posts subscribers' replies here (token-authenticated).
     path("sms/", include("sms.urls")),

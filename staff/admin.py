@@ -6,14 +6,16 @@ from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from backoffice.adminkit import NoDeleteAdminMixin, PortalModelAdmin, standing_filter
 from backoffice.history import stamp_change
 from numbers.models import BranchUserObjectPermission
 
-from . import services
+from . import services, twofactor
 from .forms import EmployeeForm
-from .models import Employee, StaffNotice, Suspension
+from .models import Employee, SecondFactorReset, StaffNotice, Suspension
 from .reauth import reauth_required_action
 
 
@@ -36,7 +38,7 @@ class EmployeeAdmin(PortalModelAdmin):
 
     form = EmployeeForm
     action_form = EmployeeActionForm
-    actions = ["suspend_selected", "reinstate_selected"]
+    actions = ["suspend_selected", "reinstate_selected", "request_second_factor_reset", "approve_second_factor_reset"]
     list_display = ("employee_code", "user", "role_names", "branch_codes", "employment_status")
     list_select_related = ("user",)
     list_filter = ("employment_status", "branches")
@@ -104,6 +106,27 @@ class EmployeeAdmin(PortalModelAdmin):
     @admin.action(description="Reinstate the selected employees (give a reason)", permissions=["view"])
     def reinstate_selected(self, request, queryset):
         self._each(request, queryset, services.employee_reinstate, "is reinstated")
+
+    @admin.action(description="Ask to reset the selected employees' lost second factor (give a reason)")
+    def request_second_factor_reset(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            twofactor.second_factor_reset_request,
+            "has a second-factor reset awaiting another administrator's approval",
+        )
+
+    @admin.action(description="Approve the second-factor reset another administrator asked for (give a reason)")
+    def approve_second_factor_reset(self, request, queryset):
+        def approve(*, user, actor, reason):
+            reset = SecondFactorReset.objects.filter(user=user, approved_at__isnull=True).first()
+            if reset is None:
+                raise ValidationError("No second-factor reset of this employee awaits approval.")
+            return twofactor.second_factor_reset_approve(reset=reset, actor=actor, reason=reason)
+
+        self._each(
+            request, queryset, approve, "has no second factor any more: they set up a new one at their next sign-in"
+        )
 
     def save_related(self, request, form, formsets, change):
         # Branches are set by the services above, which also recompute authority.
@@ -259,3 +282,83 @@ class StaffNoticeAdmin(PortalModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+# --- Second factor: devices are never edited by hand, resets are four eyes ------------
+
+# django-otp's own device admins would let one administrator delete or add a device
+# alone (around the four-eyes reset) and show secret keys: devices are managed only
+# through staff.twofactor and the user's own enrolment page.
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+@admin.register(SecondFactorReset)
+class SecondFactorResetAdmin(PortalModelAdmin):
+    """Asked and approved from the employee list's actions (staff.twofactor); read here
+    with the devices each reset retired and its history."""
+
+    list_display = ("user", "requested_at", "requested_by", "approved_at", "approved_by", "sessions_ended")
+    list_select_related = ("user", "requested_by", "approved_by")
+    list_filter = (
+        standing_filter(
+            field="approved_at",
+            title="reset",
+            standing=("awaiting", "Awaiting approval"),
+            ended=("approved", "Approved"),
+        ),
+    )
+    ordering = ("-requested_at", "-id")
+    search_fields = ("user__username",)
+    search_help_text = "The employee's user name (whole, or its beginning, as typed)."
+    fields = (
+        "user",
+        "reason",
+        "requested_by",
+        "requested_at",
+        "approved_by",
+        "approved_at",
+        "approve_reason",
+        "devices_shown",
+        "sessions_ended",
+    )
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        return (queryset.filter(user__username__startswith=term) if term else queryset), False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        user = request.user
+        return user.is_active and (user.is_superuser or user.has_perm("staff.view_employee"))
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    @admin.display(description="devices retired")
+    def devices_shown(self, obj):
+        if not obj.devices_removed:
+            return "—"
+        return format_html_join(
+            mark_safe("<br>"),
+            "{} “{}” (#{}, added {}, last used {})",
+            (
+                (
+                    d.get("type", ""),
+                    d.get("name", ""),
+                    d.get("id", ""),
+                    d.get("created_at") or "?",
+                    d.get("last_used_at") or "never",
+                )
+                for d in obj.devices_removed
+            ),
+        )

@@ -14,13 +14,16 @@ from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, get_user_model, logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseRedirect
-from django.shortcuts import resolve_url
+from django.shortcuts import redirect, resolve_url
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from audit.choices import AccessKind
 from audit.signals import record_access
 
 from . import devices, sessions
 from .selectors import is_working
+from .twofactor import has_second_factor, second_factor_required
 
 
 class SignOutSuspendedMiddleware:
@@ -80,3 +83,51 @@ class DeviceCookieMiddleware:
         response = self.get_response(request)
         devices.set_device_cookie(request, response)
         return response
+
+
+# Besides the second-factor pages themselves (marked by ``second_factor_exempt``):
+# signing out stays possible for someone who cannot pass.
+_EXEMPT_VIEW_NAMES = frozenset({"admin:logout"})
+
+
+def second_factor_exempt(view):
+    """Mark a view an unverified session may reach (the verify and enrolment pages)."""
+    view.second_factor_exempt = True
+    return view
+
+
+class SecondFactorRequiredMiddleware:
+    """Until its session passed the second factor, a privileged account (staff.twofactor)
+    reaches no screen and no admin page: it is sent to verify a code, or to enrol a device
+    when it has none. Agents without one stay password-only unless they enrolled.
+
+    After ``OTPMiddleware`` (``request.user.is_verified``) and the URL resolver, hence
+    ``process_view``: the exemptions are views, not path prefixes that could drift.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        user = request.user
+        if not user.is_authenticated or user.is_verified():
+            return None
+        if getattr(view_func, "second_factor_exempt", False):
+            return None
+        match = getattr(request, "resolver_match", None)
+        if match is not None and match.view_name in _EXEMPT_VIEW_NAMES:
+            return None
+        enrolled = None
+        if not second_factor_required(user):
+            enrolled = has_second_factor(user)
+            if not enrolled:
+                return None
+        if enrolled is None:
+            enrolled = has_second_factor(user)
+        url = reverse("staff:two_factor_verify" if enrolled else "staff:two_factor_enrol")
+        if request.method == "GET":
+            url = f"{url}?{urlencode({'next': request.get_full_path()})}"
+        return redirect(url)

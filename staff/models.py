@@ -130,3 +130,75 @@ class StaffNotice(Deliverable, UndeletableModel):
 
     def __str__(self) -> str:
         return f"Notice #{self.pk} to {self.to_email}: {self.subject}"
+
+
+class SecondFactorResetQuerySet(models.QuerySet):
+    def delete(self):
+        from numbers.exceptions import DeletionRefused
+
+        raise DeletionRefused("Second-factor resets are never deleted.", code="no_delete")
+
+
+class SecondFactorReset(models.Model):
+    """A lost authenticator taken out of use, four eyes: one administrator asks (with
+    a reason), a different one approves; then the user's devices stop counting and
+    they enrol anew at their next sign-in (staff.twofactor).
+
+    The devices themselves are deleted on approval (a lost phone's secret is a
+    credential to retire, not evidence); what they were is kept in ``devices_removed``.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="second_factor_resets")
+    reason = models.TextField()
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now, editable=False)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approve_reason = models.TextField(blank=True)
+    devices_removed = models.JSONField(
+        default=list, blank=True, help_text='[{"type": "otp_totp.totpdevice", "id": 1, "name": "...", ...}]'
+    )
+    sessions_ended = models.PositiveIntegerField(default=0)
+
+    history = AuditedHistoricalRecords()
+    objects = SecondFactorResetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        verbose_name = "second-factor reset"
+        constraints = [
+            # Four eyes, held by the database too: the approver is not the requester,
+            # and nobody asks for or approves a reset of their own device.
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=models.F("requested_by")),
+                name="otp_reset_four_eyes",
+            ),
+            models.CheckConstraint(condition=~Q(requested_by=models.F("user")), name="otp_reset_not_own_request"),
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=models.F("user")),
+                name="otp_reset_not_own_approval",
+            ),
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True, approved_at__isnull=True)
+                | Q(approved_by__isnull=False, approved_at__isnull=False),
+                name="otp_reset_approved_by_and_at",
+            ),
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(approved_at__isnull=True), name="otp_reset_one_open_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "approved" if self.approved_at else "awaiting approval"
+        return f"Second-factor reset of {self.user_id} ({state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.approved_at is None
+
+    def delete(self, *args, **kwargs):
+        from numbers.exceptions import DeletionRefused
+
+        raise DeletionRefused("Second-factor resets are never deleted.", code="no_delete")

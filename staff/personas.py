@@ -4,17 +4,24 @@
 from __future__ import annotations
 
 import os
+from base64 import b32decode
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from backoffice.history import stamp_change
 from numbers.models import Branch
 
 from .choices import Role
+from .twofactor import PRIVILEGED_ROLES, TOTP_DEVICE_NAME
 
 DEFAULT_DEMO_PASSWORD = "backoffice-demo"
+# The demo's authenticator key (base32, as an app takes it), the same for every demo
+# persona that needs a second factor: published in the README, so DEBUG/demo only
+# (seed_demo refuses to run without DEBUG). ``manage.py otp_code <user>`` prints a code.
+DEMO_TOTP_KEY_BASE32 = "BACKOFFICEDEMOTOTPKEYDEMOONLYAAA"
 
 BRANCHES: dict[str, str] = {
     "branch-a": "Branch A, Phnom Penh Central",
@@ -109,3 +116,17 @@ def ensure_persona(username: str, *, password: str | None = None):
 
 def ensure_personas(*, password: str | None = None) -> list:
     return [ensure_persona(persona.username, password=password) for persona in PERSONAS]
+
+
+def persona_needs_second_factor(persona: Persona) -> bool:
+    return persona.superuser or persona.role in PRIVILEGED_ROLES
+
+
+def ensure_demo_device(user):
+    """Give a demo persona the published demo authenticator key (seed_demo only, DEBUG only)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(
+            user=user, name=TOTP_DEVICE_NAME, key=b32decode(DEMO_TOTP_KEY_BASE32).hex(), confirmed=True
+        )
+    return device

@@ -7,6 +7,7 @@ a transaction that is rolled back at the end; each test runs in a savepoint of i
 
 from __future__ import annotations
 
+from base64 import b32decode
 from datetime import timedelta
 from io import StringIO
 from unittest import mock
@@ -17,6 +18,7 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from complaints.demo import NUMBERS_LEFT_BLOCKED, WRONGFUL_TRANSFER_INDICES
 from numbers import services
@@ -33,7 +35,7 @@ from numbers.models import (
     TransferRequest,
 )
 from staff.models import Employee
-from staff.personas import PERSONAS, demo_password
+from staff.personas import DEMO_TOTP_KEY_BASE32, PERSONAS, demo_password, persona_needs_second_factor
 
 User = get_user_model()
 
@@ -95,6 +97,16 @@ def test_creates_every_persona(seeded, db):
 def test_personas_log_in_with_the_demo_password(seeded, db):
     for persona in PERSONAS:
         assert User.objects.get(username=persona.username).check_password(demo_password())
+
+
+def test_privileged_personas_get_the_demo_authenticator_and_agents_none(seeded, db):
+    for persona in PERSONAS:
+        devices = TOTPDevice.objects.filter(user__username=persona.username, confirmed=True)
+        if persona_needs_second_factor(persona):
+            assert [d.key for d in devices] == [b32decode(DEMO_TOTP_KEY_BASE32).hex()], persona.username
+        else:
+            assert not devices.exists(), persona.username
+    assert DEMO_TOTP_KEY_BASE32 in seeded["output"]
 
 
 def test_creates_numbers_in_every_status(seeded, db):

@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 
 from numbers.choices import NumberStatus
 from staff.personas import demo_password
+from tests.browser.pages import log_in as sign_in
 from tests.factories import MobileNumberFactory, number_in_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -18,7 +19,7 @@ def log_in(page, live_server, username: str, password: str | None = None) -> Non
 
 
 def test_supervisor_logs_in_and_sees_the_admin_index(page, live_server, supervisor_a):
-    log_in(page, live_server, "supervisor_a")
+    sign_in(page, live_server, "supervisor_a")  # password, then the code of the authenticator
     expect(page).to_have_url(f"{live_server.url}/admin/")
     expect(page.locator("#site-name")).to_contain_text("Mobile operator back office")
     expect(page.get_by_role("link", name="Mobile numbers")).to_be_visible()

@@ -6,7 +6,16 @@ from audit.demo import demo_walkthrough as audit_walkthrough
 from audit.demo import seed_audit, seed_checkpoint
 from complaints.demo import demo_walkthrough, seed_complaints
 from numbers.demo import seed_numbers, seed_subscribers, seed_transfers
-from staff.personas import PERSONAS, demo_password, ensure_branches, ensure_personas
+from staff.personas import (
+    DEMO_TOTP_KEY_BASE32,
+    PERSONAS,
+    PERSONAS_BY_NAME,
+    demo_password,
+    ensure_branches,
+    ensure_demo_device,
+    ensure_personas,
+    persona_needs_second_factor,
+)
 
 SITE = "http://127.0.0.1:8000"
 TRY_THE_FLOW = (
@@ -49,6 +58,9 @@ class Command(BaseCommand):
         password = demo_password()
         with transaction.atomic():
             users = {user.username: user for user in ensure_personas(password=password)}
+            for username, user in users.items():
+                if persona_needs_second_factor(PERSONAS_BY_NAME[username]):
+                    ensure_demo_device(user)
             branches = list(ensure_branches().values())
             actor = users["admin"]
             subscribers = seed_subscribers(actor=actor, branches=branches, count=options["subscribers"])
@@ -90,10 +102,15 @@ class Command(BaseCommand):
             self.stdout.write(line)
         self.stdout.write("")
         self.stdout.write("Demo logins (http://127.0.0.1:8000/admin/):")
-        self.stdout.write(f"  {'user':<14} {'role':<20} {'branches':<20} password")
+        self.stdout.write(f"  {'user':<14} {'role':<20} {'branches':<20} {'password':<16} second factor")
         for persona in PERSONAS:
             where = ", ".join(persona.branches) or "all (global)"
-            self.stdout.write(f"  {persona.username:<14} {persona.role:<20} {where:<20} {password}")
+            second = "demo key" if persona_needs_second_factor(persona) else "none (may enrol)"
+            self.stdout.write(f"  {persona.username:<14} {persona.role:<20} {where:<20} {password:<16} {second}")
+        self.stdout.write(
+            f"  Second factor: add the demo key {DEMO_TOTP_KEY_BASE32} to an authenticator app (time-based, "
+            "6 digits), or run `python manage.py otp_code <user>` for the current code."
+        )
         self.stdout.write("")
         self.stdout.write("Try a dual-consent transfer:")
         for line in TRY_THE_FLOW:

@@ -77,6 +77,7 @@ UNSCOPED = {
     "auth.user": "accounts: administrators",
     "auth.group": "roles: administrators",
     "staff.suspension": "suspensions: by role",
+    "staff.secondfactorreset": "second-factor resets: by role (those who may read the employee list)",
     "staff.staffnotice": "staff notices: by role",
     "sms.smsmessage": "the SMS outbox: by role",
     "sms.inboundsms": "inbound SMS: by role",
@@ -240,7 +241,9 @@ def test_history_pages_answer_as_the_change_page_does(model, persona, branch_a_,
     if label(model) in BRANCH_PATHS:
         obj = branch_a_object(model, branch_a_)
     if obj is None:
-        pytest.skip(f"no {label(model)} in the demo")
+        # No such record in the demo: the pages of one that does not exist answer alike (none 200, none 500).
+        obj = model()
+        obj.pk = 2**62
     client.force_login(django_user_model.objects.get(username=persona))
     urls = pages(model, obj)
     allowed = {name: client.get(url).status_code == 200 for name, url in urls.items()}

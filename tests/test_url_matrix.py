@@ -174,6 +174,12 @@ SCREENS: dict[str, Expect] = {
     "audit:case-suspend": POST(of("admin", "auditor")),
     "audit:case-close": POST(of("admin", "auditor")),
     "sms:inbound": POST(NOBODY),  # the gateway's bearer token, never a session: 401 to everyone
+    # Account pages: the password confirmation before approve/suspend/export, and the second factor.
+    "staff:reauth": GET(STAFF),
+    "staff:two_factor_verify": GET(STAFF),  # a verified session goes on to `next`
+    "staff:two_factor_enrol": GET(STAFF),
+    "staff:two_factor_qr": GET(NOBODY),  # only while an authenticator is being set up: 404 otherwise
+    "staff:two_factor_backup_codes": GET(STAFF),
 }
 
 ADMIN_MODELS: dict[str, Admin] = {
@@ -182,10 +188,7 @@ ADMIN_MODELS: dict[str, Admin] = {
         view=STAFF, add=of("admin"), record=of("admin", "agent_a", "supervisor_a", "handler_a", "auditor")
     ),
     "numbers.subscriber": Admin(view=STAFF, add=of("admin", "agent_a", "agent_c", "supervisor_a", "supervisor_b")),
-    # Issue 14 (adminscope slice): history pages must follow the change page; at merge drop history=STAFF.
-    "numbers.holding": Admin(
-        view=STAFF, record=of("admin", "agent_a", "supervisor_a", "handler_a", "auditor"), history=STAFF
-    ),
+    "numbers.holding": Admin(view=STAFF, record=of("admin", "agent_a", "supervisor_a", "handler_a", "auditor")),
     "numbers.inactivitywarning": Admin(view=STAFF, record=NOBODY),
     "numbers.branch": Admin(view=STAFF, add=of("admin")),
     "numbers.transferrequest": Admin(
@@ -218,6 +221,7 @@ ADMIN_MODELS: dict[str, Admin] = {
     "auth.user": Admin(view=of("admin"), add=of("admin")),
     "numbers.branchuserobjectpermission": Admin(view=of("admin", "supervisor_a", "supervisor_b", "auditor")),
     "staff.suspension": Admin(view=of("admin", "auditor"), record=NOBODY),
+    "staff.secondfactorreset": Admin(view=of("admin", "supervisor_a", "supervisor_b", "auditor"), record=NOBODY),
     "staff.staffnotice": Admin(view=of("admin", "auditor"), record=NOBODY),
     "sms.smsmessage": Admin(view=of("admin", "auditor")),
     "sms.inboundsms": Admin(view=of("admin", "auditor"), record=NOBODY),

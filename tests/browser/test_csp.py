@@ -39,6 +39,9 @@ START = {
         "/complaints/",
         "/review/",
         "/review/cases/",
+        "/account/confirm/",
+        "/account/second-factor/enrol/",
+        "/account/second-factor/backup-codes/",
     ],
     "auditor": ["/review/", "/review/cases/", "/admin/"],
     "handler_a": ["/complaints/", "/admin/"],
@@ -53,14 +56,16 @@ STAFF_SCREENS = re.compile(r"^/(transfers|approvals|withdrawals|complaints|disco
 # checked model by model: each list, and a change and a history page where there are rows.)
 NOT_PAGES = {
     "review/export.csv": "a download",
-    "transfers/<int:pk>/consents/<int:consent_id>/form/": "a file (the signed consent form)",
-    "transfers/<int:pk>/consents/<int:consent_id>/photo/": "a file (a document photo)",
-    "withdrawals/<int:pk>/photo/": "a file (a document photo)",
+    "transfers/<id:pk>/consents/<id:consent_id>/form/": "a file (the signed consent form)",
+    "transfers/<id:pk>/consents/<id:consent_id>/photo/": "a file (a document photo)",
+    "withdrawals/<id:pk>/photo/": "a file (a document photo)",
     "review/dossier.pdf": "a download",
     "sms/inbound/": "the SMS gateway's endpoint, token-authenticated",
     "dev/phone/": "DEBUG only, not routed in production",
     "dev/phone/<str:msisdn>/": "DEBUG only, not routed in production",
     "": "redirects to the admin index",
+    "account/second-factor/": "the second step of signing in, passed by log_in; a verified session is sent on",
+    "account/second-factor/enrol/qr.svg": "an image (the enrolment QR code, same origin)",
 }
 
 LISTENER = """
@@ -84,7 +89,7 @@ def routes_of(resolver: URLResolver, prefix: str = "") -> set[str]:
 
 def example_url(route: str) -> str:
     """A URL of the route with made-up arguments ('<int:pk>' -> 1)."""
-    return "/" + re.sub(r"<str:\w+>", "x", re.sub(r"<int:\w+>", "1", route))
+    return "/" + re.sub(r"<str:\w+>", "x", re.sub(r"<(?:int|id):\w+>", "1", route))
 
 
 def route_of(path: str) -> str | None:

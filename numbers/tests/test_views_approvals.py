@@ -343,8 +343,9 @@ def test_approval_without_a_reason_changes_nothing(client, supervisor_a, ready_a
 def test_a_lapsed_consent_blocks_approval(client, supervisor_a, ready_a, settings):
     before = unchanged(ready_a)
     later = timezone.now() + timedelta(hours=settings.TRANSFER_CONSENT_VALID_HOURS + 1)
-    client.force_login(supervisor_a)
     with mock.patch("django.utils.timezone.now", return_value=later):
+        # Three days on, a session from before would have expired (12 hours): sign in then.
+        client.force_login(supervisor_a)
         page = client.get(detail_url(ready_a))
         response = client.post(approve_url(ready_a), {"approve-reason": "late"}, follow=True)
     assert any("No standing consent" in blocker for blocker in page.context["blockers"])

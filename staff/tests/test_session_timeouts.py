@@ -11,11 +11,13 @@ import time_machine
 from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.choices import AccessKind
 from audit.models import AccessEvent, DisciplinaryCase
 from staff import sessions
 from staff.personas import demo_password
+from staff.twofactor import totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -119,6 +121,12 @@ def test_signing_in_again_after_the_timeout_works(client, supervisor_a):
     with later(minutes=45):
         assert client.get(PAGE).status_code == 302
         response = client.post(LOGIN, {"username": "supervisor_a", "password": demo_password(), "next": PAGE})
+        assert response.status_code == 302 and response.url == PAGE
+        # A supervisor passes the second factor again: the new session starts unverified.
+        response = client.get(PAGE)
+        assert response.status_code == 302 and response.url.startswith(reverse("staff:two_factor_verify"))
+        device = TOTPDevice.objects.get(user=supervisor_a, confirmed=True)
+        response = client.post(response.url, {"token": totp_code(device)})
         assert response.status_code == 302 and response.url == PAGE
         assert client.get(PAGE).status_code == 200
 

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from staff import reauth, sessions
 from staff.models import Suspension
 from staff.personas import demo_password
-from tests.browser.pages import log_in
+from tests.browser.pages import log_in, pass_second_factor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -35,6 +35,7 @@ def test_an_idle_session_ends_on_the_sign_in_page_with_the_reason(page, live_ser
     page.fill("#id_username", "supervisor_a")
     page.fill("#id_password", demo_password())
     page.click("input[type=submit]")
+    pass_second_factor(page, supervisor_a)  # a new session: the code again
     expect(page).to_have_url(f"{live_server.url}/admin/numbers/mobilenumber/")
 
 

@@ -265,7 +265,7 @@ def _refused_by_restoration_trigger(action) -> None:
 
 
 @pytest.fixture
-def restoration_asked(agent_b, supervisor_a, handler_a, holder, newcomer, active):
+def restoration_asked(agent_b, supervisor_a, handler_a, holder, newcomer, active, sla_presets):
     """The incident up to the request: a wrongful transfer, the complaint, the block and
     a restoration to the holder, awaiting approval."""
     from complaints import services as cs

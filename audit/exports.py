@@ -13,6 +13,8 @@ import re
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
+from backoffice.spreadsheet import safe_row
+
 from . import pdf_fonts, selectors
 from .chain import verify_table
 from .models import AccessEvent, RefusedAttempt
@@ -45,14 +47,6 @@ def _local(moment: datetime.datetime) -> datetime.datetime:
 
 
 # --- CSV ---------------------------------------------------------------------------------
-
-
-def _cell(value) -> str:
-    """Text a spreadsheet will not run as a formula (phone numbers like +855... stay as they are)."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "@", "\t", "\r") or (text[:1] in ("+", "-") and not re.fullmatch(r"[+-][\d ]*", text)):
-        return "'" + text
-    return text
 
 
 def csv_rows(entries):
@@ -115,10 +109,10 @@ def timeline_csv(user, since, until, *, models=None, actions=None, period) -> St
                 yield writer.writerow([f"More than {EXPORT_LIMIT} changes: narrow the period for the rest."])
                 break
             for row in csv_rows([entry]):
-                yield writer.writerow([_cell(value) for value in row])
+                yield writer.writerow(safe_row(row))
         attempts, more = selectors.refused_attempts(user, since, until, limit=EXPORT_LIMIT)
         for row in refusal_rows(attempts):
-            yield writer.writerow([_cell(value) for value in row])
+            yield writer.writerow(safe_row(row))
         if more:
             yield writer.writerow([f"More than {EXPORT_LIMIT} refused attempts: narrow the period for the rest."])
 

@@ -17,9 +17,10 @@ from pypdf import PdfReader
 
 from audit import services
 from audit.choices import AccessKind
-from audit.exports import CSV_HEADER, _cell
+from audit.exports import CSV_HEADER
 from audit.models import AccessEvent
 from audit.tests.test_selectors import CONSENT_REASON, FLAG_REASON, TRANSFER_REASON, incident, wrongful_change
+from backoffice.spreadsheet import safe_cell as _cell
 from numbers.models import TransferRequest
 
 pytestmark = pytest.mark.django_db

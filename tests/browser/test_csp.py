@@ -100,7 +100,8 @@ def route_of(path: str) -> str | None:
 
 
 @pytest.fixture
-def demo(transactional_db):
+def demo(transactional_db, sla_presets):
+    """The demo, on the SLA presets an earlier transactional test's flush may have emptied."""
     with override_settings(DEBUG=True):
         call_command("seed_demo", subscribers=20, stdout=StringIO())
 

@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from numbers.models import UndeletableModel, UndeletableQuerySet
+from backoffice.evidence import UndeletableModel, UndeletableQuerySet
 
 from .chain import ChainedRecord
 from .choices import AccessKind, CaseOutcome, CaseState, RefusalKind

@@ -20,17 +20,9 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from audit.history import AuditedHistoricalRecords
+from backoffice.evidence import UndeletableModel, UndeletableQuerySet
 from numbers.choices import NumberStatus
-from numbers.models import (
-    Branch,
-    Holding,
-    MobileNumber,
-    ServiceWrittenQuerySet,
-    Subscriber,
-    UndeletableModel,
-    UndeletableQuerySet,
-    guard_service_written,
-)
+from numbers.models import Branch, Holding, MobileNumber, ServiceWrittenQuerySet, Subscriber, guard_service_written
 
 from . import sla
 from .choices import (

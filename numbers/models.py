@@ -10,20 +10,22 @@ held states.
 
 from __future__ import annotations
 
-import functools
-from contextlib import contextmanager
-from contextvars import ContextVar
-
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q
 from django.db.models.signals import pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from audit.context import record_refusal
 from audit.history import AuditedHistoricalRecords
+from backoffice.evidence import (  # noqa: F401  (re-exported for numbers' services)
+    UndeletableModel,
+    UndeletableQuerySet,
+    in_service_scope,
+    kept_as_evidence,
+    service_write_scope,
+)
 
 from .choices import (
     DOCUMENT_GROUNDS,
@@ -43,69 +45,10 @@ from .choices import (
     WithdrawalGround,
     WithdrawalState,
 )
-from .exceptions import DeletionRefused, GuardedFieldChange, HolderChangeRefused
+from .exceptions import GuardedFieldChange, HolderChangeRefused
 from .fields import MsisdnField
 from .identity import mask_last4, normalize_document_number  # noqa: F401  (re-exported: callers import it from here)
 from .msisdn import E164_PATTERN, format_msisdn
-
-# --- The service-layer write scope --------------------------------------------
-
-_service_write: ContextVar[bool] = ContextVar("numbers_service_write", default=False)
-
-
-@contextmanager
-def service_write_scope():
-    """Opened only by numbers.services around the writes they have checked."""
-    token = _service_write.set(True)
-    try:
-        yield
-    finally:
-        _service_write.reset(token)
-
-
-def in_service_scope() -> bool:
-    return _service_write.get()
-
-
-def kept_as_evidence(guard):
-    """A guard's refusal outside any transaction (the shell, a script) is kept as a refused
-    attempt; inside one, whoever rolls it back keeps it (the admin: backoffice.adminkit)."""
-
-    @functools.wraps(guard)
-    def wrapper(sender, instance, *args, **kwargs):
-        try:
-            return guard(sender, instance, *args, **kwargs)
-        except GuardedFieldChange as error:
-            if not transaction.get_connection().in_atomic_block:
-                target = instance if instance.pk is not None else None
-                record_refusal(service=f"{sender._meta.label_lower} save", error=error, target=target)
-            raise
-
-    return wrapper
-
-
-class UndeletableQuerySet(models.QuerySet):
-    """Evidence is never hard-deleted, not even in bulk."""
-
-    def delete(self):
-        raise DeletionRefused(
-            "%(model)s records are never deleted; change their status instead.",
-            code="no_delete",
-            params={"model": self.model._meta.verbose_name.capitalize()},
-        )
-
-
-class UndeletableModel(models.Model):
-    class Meta:
-        abstract = True
-
-    def delete(self, *args, **kwargs):
-        raise DeletionRefused(
-            "%(model)s records are never deleted; change their status instead.",
-            code="no_delete",
-            params={"model": self._meta.verbose_name.capitalize()},
-        )
-
 
 # --- Branches -----------------------------------------------------------------
 

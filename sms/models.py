@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from audit.history import AuditedHistoricalRecords
 from backoffice.delivery import DELIVERY_FIELDS, Deliverable, delivery_constraints
+from backoffice.evidence import UndeletableModel, UndeletableQuerySet
 from numbers.fields import MsisdnField
-from numbers.models import UndeletableModel, UndeletableQuerySet
 
 from .choices import InboundStatus, SmsPurpose
 

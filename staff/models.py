@@ -5,7 +5,8 @@ from django.utils import timezone
 
 from audit.history import AuditedHistoricalRecords
 from backoffice.delivery import Deliverable, delivery_constraints
-from numbers.models import UndeletableModel, UndeletableQuerySet
+from backoffice.evidence import UndeletableModel, UndeletableQuerySet
+from backoffice.exceptions import DeletionRefused
 
 from .choices import EmploymentStatus
 
@@ -47,8 +48,6 @@ class Employee(models.Model):
 
 class SuspensionQuerySet(models.QuerySet):
     def delete(self):
-        from numbers.exceptions import DeletionRefused
-
         raise DeletionRefused("Suspensions are never deleted; reinstate instead.", code="no_delete")
 
 
@@ -101,8 +100,6 @@ class Suspension(models.Model):
         return f"Suspension of {self.user_id} from {self.suspended_at:%Y-%m-%d}"
 
     def delete(self, *args, **kwargs):
-        from numbers.exceptions import DeletionRefused
-
         raise DeletionRefused("Suspensions are never deleted; reinstate instead.", code="no_delete")
 
 
@@ -134,8 +131,6 @@ class StaffNotice(Deliverable, UndeletableModel):
 
 class SecondFactorResetQuerySet(models.QuerySet):
     def delete(self):
-        from numbers.exceptions import DeletionRefused
-
         raise DeletionRefused("Second-factor resets are never deleted.", code="no_delete")
 
 
@@ -199,6 +194,4 @@ class SecondFactorReset(models.Model):
         return self.approved_at is None
 
     def delete(self, *args, **kwargs):
-        from numbers.exceptions import DeletionRefused
-
         raise DeletionRefused("Second-factor resets are never deleted.", code="no_delete")

@@ -7,8 +7,9 @@ from datetime import datetime
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from backoffice.evidence import service_write_scope
 from backoffice.history import stamp_change
-from numbers.models import MobileNumber, Subscriber, service_write_scope
+from numbers.models import MobileNumber, Subscriber
 from sms.services import sms_send
 from staff.selectors import has_branch_perm, is_working
 

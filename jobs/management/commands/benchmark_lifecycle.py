@@ -20,9 +20,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.context import job_scope
+from backoffice.evidence import service_write_scope
 from numbers.choices import HoldingStartReason, IdentityDocumentType, NumberStatus
 from numbers.identity import identity_fields
-from numbers.models import Branch, Holding, MobileNumber, Subscriber, service_write_scope
+from numbers.models import Branch, Holding, MobileNumber, Subscriber
 from numbers.services.lifecycle import lifecycle_run
 
 # Peak Python memory a run may use whatever the table size: it reads by batches.

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 class RefusePurge(BaseCommand):
     """simple-history's cleaning commands delete history; here history is evidence and stays."""
 
-    help = "Refused: history is evidence and is never purged (see README, 'Audit trail')."
+    help = "Refused: history is evidence and is never purged (see docs/audit.md, 'Append-only')."
 
     def add_arguments(self, parser):
         parser.add_argument("args", nargs="*")

@@ -100,7 +100,7 @@ class ObjectLookupForm(forms.Form):
         self.fields["model"].choices = [("", "Choose a kind of record"), *selectors.model_choices()]
 
     def clean(self):
-        from numbers.msisdn import normalize_msisdn
+        from backoffice.msisdn import normalize_msisdn
 
         data = super().clean()
         if data.get("msisdn"):

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from backoffice.msisdn import format_msisdn, msisdn_search_query
 from numbers.models import Holding, MobileNumber, Subscriber, TransferRequest
-from numbers.msisdn import format_msisdn, msisdn_search_query
 from numbers.selectors import subscribers_by_document_query
 from staff.selectors import branch_scope, has_branch_perm
 

@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from audit.signals import record_subscriber_view, record_subscriber_views
 from backoffice.adminkit import PortalModelAdmin, ReasonModelForm, report_service_error, standing_filter
+from backoffice.msisdn import msisdn_search_query
 from staff.selectors import branch_scope, has_branch_perm
 
 from . import services
@@ -44,7 +45,6 @@ from .models import (
     TransferRequest,
     WithdrawalRequest,
 )
-from .msisdn import msisdn_search_query
 from .selectors import (
     holding_list,
     inactivity_warning_list,

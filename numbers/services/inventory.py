@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit.context import audited
 from backoffice.history import require_reason, stamp_change
+from backoffice.msisdn import normalize_msisdn
 from staff.selectors import has_branch_perm, is_working
 
 from ..choices import (
@@ -33,7 +34,6 @@ from ..exceptions import HolderChangeRefused, IllegalMove
 from ..identity import document_hash, identity_fields, normalize_document_number
 from ..lifecycle import policy
 from ..models import Branch, Holding, MobileNumber, Subscriber, service_write_scope
-from ..msisdn import normalize_msisdn
 
 
 def _require_working(actor) -> None:

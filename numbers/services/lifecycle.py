@@ -26,13 +26,13 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from audit.context import audited_transaction
+from backoffice.msisdn import format_msisdn
 from sms.choices import SmsPurpose
 from sms.services import sms_send
 
 from ..choices import HELD_STATUSES, OPEN_TRANSFER_STATES, NumberStatus
 from ..lifecycle import Policy, day_of_period, local_day, policy, reached_on_or_before
 from ..models import InactivityWarning, MobileNumber, TransferLock, TransferRequest, service_write_scope
-from ..msisdn import format_msisdn
 from .inventory import apply_move
 
 Progress = Callable[[str, int], None]

@@ -379,6 +379,34 @@ def open_complaint_by_subscriber(subscriber_ref) -> Exists:
     return Exists(Complaint.objects.filter(complainant=subscriber_ref, state__in=OPEN_COMPLAINT_STATES).order_by())
 
 
+def emergency_block_reference(number: MobileNumber) -> str | None:
+    """The reference of the complaint whose open emergency block holds the number, or None
+    (a number frozen by a complaint leaves that state only from the complaint)."""
+    block = EmergencyBlock.objects.filter(number=number, lifted_at__isnull=True).select_related("complaint").first()
+    return None if block is None else block.complaint.reference
+
+
+def blocked_among(ids: list[int]) -> set[int]:
+    """Which of these numbers an open emergency block holds (one query)."""
+    return set(
+        EmergencyBlock.objects.filter(number_id__in=ids, lifted_at__isnull=True).values_list("number_id", flat=True)
+    )
+
+
+def complained_among(ids: list[int]) -> set[int]:
+    """Which of these numbers an open complaint is about (one query)."""
+    return set(
+        ComplaintNumber.objects.filter(number_id__in=ids, complaint__state__in=OPEN_COMPLAINT_STATES).values_list(
+            "number_id", flat=True
+        )
+    )
+
+
+def complaints_matching(condition: Q) -> QuerySet[Complaint]:
+    """The complaints matching a condition numbers' admin pages build (a number's, a subscriber's)."""
+    return Complaint.objects.filter(condition)
+
+
 # --- Screens ---------------------------------------------------------------------------------
 # A part of this complaint by its id (never one of another complaint reached by its id).
 

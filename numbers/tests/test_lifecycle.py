@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from backoffice.msisdn import InvalidMsisdn
+from demo.numbers_seed import withdraw_as_lifecycle
 from numbers import services
 from numbers.choices import (
     HELD_STATUSES,
@@ -21,7 +22,6 @@ from numbers.choices import (
     NumberStatus,
     is_allowed_move,
 )
-from numbers.demo import withdraw_as_lifecycle
 from numbers.exceptions import IllegalMove
 from numbers.models import Holding, MobileNumber
 from staff.choices import EmploymentStatus

@@ -17,7 +17,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from audit import services
 from audit.choices import CaseOutcome, CaseState
 from audit.models import CaseNote, DisciplinaryCase
 from audit.tests.test_selectors import (
@@ -29,6 +28,7 @@ from audit.tests.test_selectors import (
 )
 from numbers.choices import NumberStatus
 from numbers.models import TransferRequest
+from review import services
 from staff.choices import EmploymentStatus
 from staff.models import Employee, Suspension
 from staff.personas import demo_password

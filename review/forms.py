@@ -7,11 +7,11 @@ import datetime
 from django import forms
 from django.utils import timezone
 
+from audit.choices import CaseOutcome, CaseState
 from backoffice.adminkit import ReasonField, within_select_bound
 from backoffice.screens import BoundedDateField
 
 from . import selectors
-from .choices import CaseOutcome, CaseState
 
 
 class EmployeeChoiceField(forms.ModelChoiceField):

@@ -14,7 +14,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from audit import selectors
 from audit.choices import AccessKind
 from audit.models import AccessEvent
 from complaints import services as cs
@@ -22,6 +21,7 @@ from complaints.choices import Channel, ComplaintCategory, Severity
 from numbers import services as ns
 from numbers.choices import ConsentParty, NumberStatus, TransferState
 from numbers.models import MobileNumber, TransferRequest
+from review import selectors
 from staff.choices import Role
 from staff.services import employee_set_roles
 from tests.factories import SubscriberFactory, consent_by_code, consent_in_person, number_in_state, transfer_request

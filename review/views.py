@@ -2,8 +2,8 @@
 history, one request's changes, and the disciplinary cases.
 
 Auditors and administrators only (``selectors.can_review``); everyone else gets a
-403, and the anonymous the sign-in page. Reads go through ``audit.selectors``;
-writes only through ``audit.services``. A refusal (ValidationError or
+403, and the anonymous the sign-in page. Reads go through ``review.selectors``;
+writes only through ``review.services``. A refusal (ValidationError or
 PermissionDenied from a service) is a message and changes nothing. Every action
 is a POST that redirects back (post/redirect/get) and works without JavaScript.
 """
@@ -23,12 +23,14 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.choices import CaseState
+from audit.models import DisciplinaryCase
+from audit.signals import record_subscriber_view
 from backoffice.adminkit import report_service_error
 from backoffice.screens import RowPaginator, page_number, render_screen, report_form_errors
 from staff.reauth import reauth_required
 
 from . import exports, selectors, services
-from .choices import CaseState
 from .forms import (
     CaseCloseForm,
     CaseFilterForm,
@@ -39,8 +41,6 @@ from .forms import (
     ReviewForm,
     SuspendForm,
 )
-from .models import DisciplinaryCase
-from .signals import record_subscriber_view
 
 CASES_PER_PAGE = 50
 # Form prefixes: the pages show several forms, each with its own "reason".

@@ -25,9 +25,11 @@ demo: venv
 test: venv browser lint migrations-check
 	$(BIN)/python -m pytest
 
+# lint-imports: the floors of the apps (.importlinter); scripts/lint-imports says why not the bare command.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/lint-imports --no-cache
 
 format: venv
 	$(BIN)/ruff check --fix .

@@ -2,7 +2,7 @@
 
 Nobody adds, changes or deletes them here, the superuser included: sign-ins are
 logged by the authentication signals, cases are kept on the review screens
-(/review/) through audit.services. The chain heads (audit.ChainHead) are not
+(/review/) through review.services. The chain heads (audit.ChainHead) are not
 shown: ``manage.py verify_audit`` checks them. Historical users and groups are
 read on the user admin's history pages.
 """
@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from backoffice.adminkit import CappedCountPaginator, NoDeleteAdminMixin, PortalModelAdmin
-from numbers.admin import screen_url
+from backoffice.screens import screen_url
 
 from .models import AccessEvent, CaseNote, DisciplinaryCase, RefusedAttempt
 

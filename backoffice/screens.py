@@ -5,11 +5,13 @@ overflow, and form errors as one message."""
 from __future__ import annotations
 
 import datetime
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -19,6 +21,15 @@ from .adminkit import CappedCountPaginator
 def render_screen(request, template: str, context: dict) -> TemplateResponse:
     """Our screens carry the admin's header, sidebar and title, so they look like the admin."""
     return TemplateResponse(request, template, {**admin.site.each_context(request), **context})
+
+
+def screen_url(name: str, *args, query: dict | None = None) -> str | None:
+    """The URL of a staff screen, or None while that screen is not installed."""
+    try:
+        url = reverse(name, args=args)
+    except NoReverseMatch:
+        return None
+    return f"{url}?{urlencode(query)}" if query else url
 
 
 # The deepest page any screen serves. Counts stop at ADMIN_COUNT_CAP anyway, and a

@@ -115,6 +115,9 @@ INSTALLED_APPS = [
     "sms",
     "complaints",
     "jobs",
+    # The top floor: the audit review screens and the demo world (see .importlinter).
+    "review",
+    "demo",
 ]
 
 MIDDLEWARE = [

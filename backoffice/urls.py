@@ -13,7 +13,7 @@ urlpatterns = [
     # Staff screens outside the admin (transfers, approvals, complaints), in the admin's look.
     path("", include("numbers.urls")),
     path("", include("complaints.urls")),
-    path("review/", include("audit.urls")),
+    path("review/", include("review.urls")),
     # Second factor (verify, enrol, backup codes) and the password confirmation before
     # approving, suspending or exporting (staff.views_twofactor, staff.reauth).
     path("account/", include("staff.urls")),

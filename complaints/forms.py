@@ -16,10 +16,10 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from backoffice.adminkit import ReasonField
+from backoffice.msisdn import format_msisdn, normalize_msisdn
 from numbers.choices import IdentityDocumentType
 from numbers.forms import MsisdnFormField
 from numbers.models import Branch, MobileNumber, Subscriber, normalize_document_number
-from numbers.msisdn import format_msisdn, normalize_msisdn
 from numbers.selectors import number_list, subscriber_by_document
 from staff.selectors import branch_scope
 

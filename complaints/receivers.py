@@ -24,3 +24,11 @@ def open_complaint_for_dispute(sender, *, dispute, text: str, **kwargs) -> None:
         actor=None,
         reason=f"Opened from the holder's SMS reply disputing {request.reference}.",
     )
+
+
+def complaint_regrant_refusal(complaint, user) -> str | None:
+    """A suspended employee's grant on a complaint comes back at reinstatement only
+    while the complaint is still assigned to them (asked by staff.services)."""
+    if complaint.assigned_to_id != user.pk:
+        return "the complaint was reassigned while they were suspended"
+    return None

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from backoffice.msisdn import format_msisdn, msisdn_search_query
 from numbers.models import Holding, MobileNumber, Subscriber, TransferRequest
-from numbers.msisdn import format_msisdn, msisdn_search_query
 from numbers.selectors import subscribers_by_document_query
 from staff.selectors import branch_scope, has_branch_perm
 
@@ -377,6 +377,34 @@ def open_complaint_by_subscriber(subscriber_ref) -> Exists:
     """An Exists on an open complaint made by the subscriber ``subscriber_ref`` points at
     (the approval queue's "the holder has an open complaint" flag)."""
     return Exists(Complaint.objects.filter(complainant=subscriber_ref, state__in=OPEN_COMPLAINT_STATES).order_by())
+
+
+def emergency_block_reference(number: MobileNumber) -> str | None:
+    """The reference of the complaint whose open emergency block holds the number, or None
+    (a number frozen by a complaint leaves that state only from the complaint)."""
+    block = EmergencyBlock.objects.filter(number=number, lifted_at__isnull=True).select_related("complaint").first()
+    return None if block is None else block.complaint.reference
+
+
+def blocked_among(ids: list[int]) -> set[int]:
+    """Which of these numbers an open emergency block holds (one query)."""
+    return set(
+        EmergencyBlock.objects.filter(number_id__in=ids, lifted_at__isnull=True).values_list("number_id", flat=True)
+    )
+
+
+def complained_among(ids: list[int]) -> set[int]:
+    """Which of these numbers an open complaint is about (one query)."""
+    return set(
+        ComplaintNumber.objects.filter(number_id__in=ids, complaint__state__in=OPEN_COMPLAINT_STATES).values_list(
+            "number_id", flat=True
+        )
+    )
+
+
+def complaints_matching(condition: Q) -> QuerySet[Complaint]:
+    """The complaints matching a condition numbers' admin pages build (a number's, a subscriber's)."""
+    return Complaint.objects.filter(condition)
 
 
 # --- Screens ---------------------------------------------------------------------------------

@@ -25,9 +25,9 @@ from django.views.decorators.http import require_POST
 
 from audit.signals import record_subscriber_view
 from backoffice.adminkit import report_service_error
+from backoffice.msisdn import format_msisdn
 from backoffice.screens import RowPaginator, render_screen, report_form_errors
 from numbers import services as number_services
-from numbers.msisdn import format_msisdn
 from staff.reauth import reauth_required
 from staff.selectors import branch_scope, display_name
 

@@ -13,15 +13,17 @@ from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from audit.signals import record_subscriber_view, record_subscriber_views
 from backoffice.adminkit import PortalModelAdmin, ReasonModelForm, report_service_error, standing_filter
+from backoffice.msisdn import msisdn_search_query
+from backoffice.screens import screen_url
 from staff.selectors import branch_scope, has_branch_perm
 
-from . import services
+from . import registry, services
 from .choices import HELD_STATUSES, TRANSITIONS, NumberStatus, is_withdrawal, move_permissions
 from .forms import (
     BulkMoveForm,
@@ -44,7 +46,6 @@ from .models import (
     TransferRequest,
     WithdrawalRequest,
 )
-from .msisdn import msisdn_search_query
 from .selectors import (
     holding_list,
     inactivity_warning_list,
@@ -59,15 +60,6 @@ BULK_ACTION_LIMIT = 500
 TRANSFER_ROWS_SHOWN = 20
 # How many complaints the number and subscriber pages list (newest first).
 COMPLAINT_ROWS_SHOWN = 20
-
-
-def screen_url(name: str, *args, query: dict | None = None) -> str | None:
-    """The URL of a staff screen, or None while that screen is not installed."""
-    try:
-        url = reverse(name, args=args)
-    except NoReverseMatch:
-        return None
-    return f"{url}?{urlencode(query)}" if query else url
 
 
 def search_by_msisdn(queryset, term: str, path: str):
@@ -112,12 +104,10 @@ def complaints_field(request, complaints_of):
 
     @admin.display(description="complaints")
     def complaints_on_record(obj):
-        from complaints.models import Complaint
-
         condition, query = complaints_of(obj)
         rows = list(
             branch_scope(request.user, "view_branch_numbers")
-            .filter(Complaint.objects.filter(condition), path="branch")
+            .filter(registry.complaints_matching(condition), path="branch")
             .only("pk", "reference", "category", "state", "received_at")
             .order_by("-received_at", "-id")[:COMPLAINT_ROWS_SHOWN]
         )

@@ -13,3 +13,9 @@ class NumbersConfig(AppConfig):
 
         # The holder's "NO <ref>" in reply to a transfer notice stops the request.
         register_keyword("NO", reply_no)
+        # verify_audit (audit, a floor below) checks the holding ledger through its registry.
+        from audit.ledger import register_ledger_check
+
+        from .ledger import verify_ledger
+
+        register_ledger_check(verify_ledger)

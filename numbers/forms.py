@@ -4,6 +4,8 @@ from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 
 from backoffice.adminkit import ReasonField, ReasonModelForm
+from backoffice.fields import MsisdnField
+from backoffice.msisdn import normalize_msisdn
 
 from .choices import (
     HELD_STATUSES,
@@ -14,9 +16,7 @@ from .choices import (
     TransferState,
     is_withdrawal,
 )
-from .fields import MsisdnField
 from .models import MobileNumber, Subscriber, normalize_document_number
-from .msisdn import normalize_msisdn
 from .selectors import number_list, subscriber_by_document
 
 

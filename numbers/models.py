@@ -26,6 +26,8 @@ from backoffice.evidence import (  # noqa: F401  (re-exported for numbers' servi
     kept_as_evidence,
     service_write_scope,
 )
+from backoffice.fields import MsisdnField
+from backoffice.msisdn import E164_PATTERN, format_msisdn
 
 from .choices import (
     DOCUMENT_GROUNDS,
@@ -46,9 +48,7 @@ from .choices import (
     WithdrawalState,
 )
 from .exceptions import GuardedFieldChange, HolderChangeRefused
-from .fields import MsisdnField
 from .identity import mask_last4, normalize_document_number  # noqa: F401  (re-exported: callers import it from here)
-from .msisdn import E164_PATTERN, format_msisdn
 
 # --- Branches -----------------------------------------------------------------
 

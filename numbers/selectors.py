@@ -13,6 +13,7 @@ from django.db.models import Case, CharField, Exists, IntegerField, OuterRef, Q,
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from backoffice.msisdn import msisdn_search_query, normalize_msisdn
 from staff.selectors import branch_scope
 
 from .choices import (
@@ -36,7 +37,6 @@ from .models import (
     TransferRequest,
     WithdrawalRequest,
 )
-from .msisdn import msisdn_search_query, normalize_msisdn
 from .registry import open_complaint_by_subscriber, open_complaint_on_number
 
 

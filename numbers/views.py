@@ -21,14 +21,12 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from audit.selectors import can_review
 from audit.signals import record_subscriber_views
 from backoffice.screens import RowPaginator, render_screen, report_form_errors
-from complaints import selectors as complaint_selectors
 from staff.reauth import reauth_required
-from staff.selectors import branch_scope, has_branch_perm
+from staff.selectors import branch_scope, can_review, has_branch_perm
 
-from . import selectors, services
+from . import registry, selectors, services
 from .choices import OPEN_TRANSFER_STATES, ConsentParty, TransferState
 from .forms import (
     ConsentCodeVerifyForm,
@@ -436,8 +434,8 @@ def approval_queue(request):
     tabs = [("", "All open"), *((s.value, s.label) for s in TransferState if s in OPEN_TRANSFER_STATES)]
     # The complaints' four-eyes decisions wait here too, each linking to its complaint.
     shown = COMPLAINT_APPROVALS_SHOWN
-    restorations = list(complaint_selectors.restorations_awaiting(user=request.user)[: shown + 1])
-    offers = list(complaint_selectors.offers_awaiting(user=request.user)[: shown + 1])
+    restorations = list(registry.restorations_awaiting(user=request.user)[: shown + 1])
+    offers = list(registry.offers_awaiting(user=request.user)[: shown + 1])
     return render_screen(
         request,
         "numbers/approvals/queue.html",

@@ -20,11 +20,10 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from audit.selectors import can_review
 from audit.signals import record_subscriber_view
 from backoffice.screens import RowPaginator, render_screen, report_form_errors
 from staff.reauth import reauth_required
-from staff.selectors import branch_scope, has_branch_perm
+from staff.selectors import branch_scope, can_review, has_branch_perm
 
 from . import selectors, services
 from .choices import NumberStatus, WithdrawalGround, WithdrawalState

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from backoffice.adminkit import CappedCountPaginator, NoDeleteAdminMixin
-from numbers.msisdn import normalize_msisdn
+from backoffice.msisdn import normalize_msisdn
 from staff.selectors import is_working
 
 from .models import InboundSms, SmsMessage

@@ -12,7 +12,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import path
 
-from numbers.msisdn import InvalidMsisdn, normalize_msisdn
+from backoffice.msisdn import InvalidMsisdn, normalize_msisdn
 
 from .backends.devphone import received
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from audit.history import AuditedHistoricalRecords
 from backoffice.delivery import DELIVERY_FIELDS, Deliverable, delivery_constraints
 from backoffice.evidence import UndeletableModel, UndeletableQuerySet
-from numbers.fields import MsisdnField
+from backoffice.fields import MsisdnField
 
 from .choices import InboundStatus, SmsPurpose
 

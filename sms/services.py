@@ -18,7 +18,7 @@ from django.utils.module_loading import import_string
 
 from audit.context import audited
 from backoffice.delivery import Outcome, create_once, deliver, deliver_due, dispatch_after_commit
-from numbers.msisdn import normalize_msisdn
+from backoffice.msisdn import normalize_msisdn
 
 from .backends import BaseSmsBackend, Sms
 from .choices import SmsPurpose

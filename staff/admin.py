@@ -11,9 +11,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from backoffice.adminkit import NoDeleteAdminMixin, PortalModelAdmin, standing_filter
 from backoffice.history import stamp_change
-from numbers.models import BranchUserObjectPermission
 
 from . import services, twofactor
+from .branches import branch_user_permission_model
 from .forms import EmployeeForm
 from .models import Employee, SecondFactorReset, StaffNotice, Suspension
 from .reauth import reauth_required_action
@@ -154,7 +154,7 @@ class PortalUserAdmin(NoDeleteAdminMixin, UserAdmin):
     show_full_result_count = False
 
 
-@admin.register(BranchUserObjectPermission)
+@admin.register(branch_user_permission_model())
 class BranchAuthorityAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
     """Who holds which authority on which branch: derived from employee records,
     shown here for review, never edited by hand."""

@@ -3,8 +3,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 
 from backoffice.adminkit import ReasonField
-from numbers.models import Branch
 
+from .branches import branch_model
 from .choices import Role
 from .models import Employee
 
@@ -18,7 +18,7 @@ class EmployeeForm(forms.ModelForm):
     password = forms.CharField(widget=forms.PasswordInput, required=False, help_text="Only when adding.")
     roles = forms.MultipleChoiceField(choices=Role.choices, widget=forms.CheckboxSelectMultiple)
     branches = forms.ModelMultipleChoiceField(
-        queryset=Branch.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
+        queryset=branch_model().objects.all(), required=False, widget=forms.CheckboxSelectMultiple
     )
     change_reason = ReasonField()
 

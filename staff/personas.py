@@ -12,8 +12,8 @@ from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from backoffice.history import stamp_change
-from numbers.models import Branch
 
+from .branches import branch_model
 from .choices import Role
 from .twofactor import PRIVILEGED_ROLES, TOTP_DEVICE_NAME
 
@@ -58,7 +58,8 @@ def demo_password() -> str:
     return os.environ.get("DEMO_PASSWORD") or DEFAULT_DEMO_PASSWORD
 
 
-def ensure_branches() -> dict[str, Branch]:
+def ensure_branches() -> dict:
+    Branch = branch_model()
     branches = {}
     for code, name in BRANCHES.items():
         branch = Branch.objects.filter(code=code).first()

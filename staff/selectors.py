@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
+from .branches import branch_group_permission_model, branch_user_permission_model
 from .choices import EmploymentStatus
 
 
@@ -42,6 +43,11 @@ def is_working(user) -> bool:
     return employee is None or employee.employment_status == EmploymentStatus.ACTIVE
 
 
+def can_review(user) -> bool:
+    """Auditors and administrators, while they may work; nobody else sees /review/."""
+    return is_working(user) and (user.is_superuser or user.has_perm("audit.review_audit"))
+
+
 def _has_employee(user) -> bool:
     try:
         user.employee  # noqa: B018 - cached by Django after the first access
@@ -74,12 +80,10 @@ def _compute_branch_scope(user, perm: str, cache: dict) -> BranchScope:
 
 def _branch_object_grants(user) -> dict[str, set[int]]:
     """guardian's branch object permissions of the user, direct and through groups."""
-    from numbers.models import BranchGroupObjectPermission, BranchUserObjectPermission
-
     from .roles import BRANCH_PERMS
 
-    direct = BranchUserObjectPermission.objects.filter(user=user, permission__codename__in=BRANCH_PERMS)
-    via_groups = BranchGroupObjectPermission.objects.filter(
+    direct = branch_user_permission_model().objects.filter(user=user, permission__codename__in=BRANCH_PERMS)
+    via_groups = branch_group_permission_model().objects.filter(
         group__in=user.groups.values("pk"), permission__codename__in=BRANCH_PERMS
     )
     grants: dict[str, set[int]] = {}
@@ -112,11 +116,11 @@ def branch_supervisors(branch_id: int) -> QuerySet:
     """Working employees who supervise the branch: those an SLA breach is escalated to."""
     from django.contrib.auth import get_user_model
 
-    from numbers.models import BranchUserObjectPermission
-
-    holders = BranchUserObjectPermission.objects.filter(
-        content_object_id=branch_id, permission__codename="supervise_branch"
-    ).values("user_id")
+    holders = (
+        branch_user_permission_model()
+        .objects.filter(content_object_id=branch_id, permission__codename="supervise_branch")
+        .values("user_id")
+    )
     return (
         get_user_model()
         .objects.filter(pk__in=holders, is_active=True, employee__employment_status=EmploymentStatus.ACTIVE)

@@ -6,20 +6,21 @@ employee's roles and branches, recomputed here whenever either changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage
+from django.db.models import Model
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from audit.context import audited
 from backoffice.delivery import Outcome, create_once, deliver, deliver_due, dispatch_after_commit
 from backoffice.history import require_reason, stamp_change
-from numbers.models import Branch, BranchUserObjectPermission
 
+from .branches import branch_user_permission_model
 from .choices import EmploymentStatus, Role
 from .models import Employee, StaffNotice, Suspension
 from .roles import BRANCH_PERMS, ROLE_BRANCH_PERMS, ROLE_MODEL_PERMS
@@ -55,7 +56,7 @@ def _roles_of(user) -> list[str]:
 def _sync_branch_authority(employee: Employee) -> None:
     """Recompute the user's branch object permissions from roles, branches and status."""
     user = employee.user
-    BranchUserObjectPermission.objects.filter(user=user, permission__codename__in=BRANCH_PERMS).delete()
+    branch_user_permission_model().objects.filter(user=user, permission__codename__in=BRANCH_PERMS).delete()
     if employee.employment_status == EmploymentStatus.ACTIVE:
         perms = {perm for role in _roles_of(user) for perm in ROLE_BRANCH_PERMS.get(role, ())}
         branches = list(employee.branches.all())
@@ -72,7 +73,7 @@ def employee_create(
     username: str,
     employee_code: str,
     roles: Iterable[str],
-    branches: Iterable[Branch],
+    branches: Iterable[Model],
     actor,
     reason: str,
     password: str | None = None,
@@ -106,7 +107,7 @@ def employee_create(
 
 
 @audited
-def employee_set_branches(*, employee: Employee, branches: Iterable[Branch], actor, reason: str) -> Employee:
+def employee_set_branches(*, employee: Employee, branches: Iterable[Model], actor, reason: str) -> Employee:
     reason = require_reason(reason)
     _require_staff_admin(actor)
     employee = Employee.objects.select_for_update().get(pk=employee.pk)
@@ -168,12 +169,29 @@ def employee_set_status(*, employee: Employee, status: str, actor, reason: str) 
 
 
 def _user_object_permission_tables():
-    """Every table where guardian keeps a user's object permissions here."""
-    from guardian.models import UserObjectPermission
+    """Every table where guardian keeps a user's object permissions here: each app's
+    direct table (branches', complaints'...; found by guardian, in app order), then its generic one."""
+    from guardian.models import UserObjectPermission, UserObjectPermissionBase
+    from guardian.utils import get_direct_obj_perms_models
 
-    from complaints.models import ComplaintUserObjectPermission
+    return [*get_direct_obj_perms_models(UserObjectPermissionBase, UserObjectPermission), UserObjectPermission]
 
-    return [BranchUserObjectPermission, ComplaintUserObjectPermission, UserObjectPermission]
+
+# Whether an object grant taken by a suspension still applies at reinstatement, by the
+# label of the object's model: a reason it does not, or None. The app that owns the
+# model registers its rule at start-up (complaints: "reassigned while suspended").
+RegrantCheck = Callable[[Model, Model], "str | None"]
+_regrant_checks: dict[str, RegrantCheck] = {}
+
+
+def register_regrant_check(model_label: str, check: RegrantCheck) -> None:
+    """``check(target, user)`` for grants on ``model_label`` objects ("app_label.model")."""
+    _regrant_checks[model_label] = check
+
+
+def _why_not_regranted(grant: dict, target, user) -> str | None:
+    check = _regrant_checks.get(grant["model"])
+    return None if check is None else check(target, user)
 
 
 def _grant_record(row) -> dict:
@@ -291,13 +309,13 @@ def employee_reinstate(*, user, actor, reason: str) -> Suspension:
 
     not_restored = []
     for grant in suspension.object_permissions_removed:
-        if grant["table"] == BranchUserObjectPermission._meta.label_lower:
+        if grant["table"] == branch_user_permission_model()._meta.label_lower:
             continue  # derived again from roles and branches above
         target = _grant_target(grant)
         if target is None:
             not_restored.append({**grant, "why": "the object no longer exists"})
-        elif grant["model"] == "complaints.complaint" and target.assigned_to_id != user.pk:
-            not_restored.append({**grant, "why": "the complaint was reassigned while they were suspended"})
+        elif (why := _why_not_regranted(grant, target, user)) is not None:
+            not_restored.append({**grant, "why": why})
         else:
             assign_perm(f"{grant['model'].split('.')[0]}.{grant['perm']}", user, target)
 

@@ -8,9 +8,9 @@ from unittest import mock
 import factory
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from demo.numbers_seed import PATH_TO, withdraw_as_lifecycle
 from numbers import services
 from numbers.choices import ConsentParty, IdentityDocumentType, NumberStatus
-from numbers.demo import PATH_TO, withdraw_as_lifecycle
 from numbers.identity import document_hash, document_last4, seal_document, unseal_document
 from numbers.models import Branch, MobileNumber, Subscriber
 

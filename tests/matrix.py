@@ -120,11 +120,11 @@ def build_world(people: dict) -> dict:
     a transfer request with a consent, a withdrawal request, the incident complaint
     with a flag, a block, a restoration request, an offer and a regulator case, and a
     disciplinary case."""
-    from audit import services as audit_services
-    from audit.tests.test_selectors import incident
     from complaints import services as cs
     from numbers import services as ns
     from numbers.choices import ConsentParty, NumberStatus, WithdrawalGround
+    from review import services as audit_services
+    from review.tests.test_selectors import incident
     from staff.personas import ensure_branches
     from tests.factories import (
         SubscriberFactory,

@@ -6,6 +6,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from demo.numbers_seed import withdraw_as_lifecycle
 from numbers import services
 from numbers.choices import (
     HoldingEndReason,
@@ -13,7 +14,6 @@ from numbers.choices import (
     NumberStatus,
     TransferState,
 )
-from numbers.demo import withdraw_as_lifecycle
 from numbers.models import (
     Holding,
     MobileNumber,

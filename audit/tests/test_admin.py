@@ -12,7 +12,6 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from audit import services
 from audit.choices import AccessKind
 from audit.models import AccessEvent, CaseNote, ChainHead, DisciplinaryCase, RefusedAttempt
 from complaints import services as cs
@@ -20,6 +19,7 @@ from complaints.choices import Channel, ComplaintCategory, Severity
 from complaints.selectors import flaggable_changes
 from numbers import services as ns
 from numbers.choices import ConsentParty
+from review import services
 from staff.models import Suspension
 from staff.personas import demo_password, ensure_persona
 from staff.services import employee_suspend

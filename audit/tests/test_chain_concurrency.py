@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import pytest
 from django.core.management import call_command
 
-from audit import services as audit_services
 from audit.chain import chained_models, verify_table
 from audit.choices import AccessKind
 from audit.models import AccessEvent
@@ -18,6 +17,7 @@ from audit.signals import record_access
 from numbers import services as ns
 from numbers.choices import NumberStatus
 from numbers.models import MobileNumber
+from review import services as audit_services
 from staff.choices import Role
 from staff.services import employee_set_branches, employee_set_roles
 from tests.factories import SubscriberFactory, number_in_state

@@ -241,7 +241,7 @@ def test_keys_can_be_given_as_base64_instead_of_files(admin_user, branch_a, chec
 
 def test_the_demo_makes_a_development_key_pair_and_signs_with_debug_only(admin_user, branch_a, settings, tmp_path):
     from audit.checkpoints import ensure_dev_keypair
-    from audit.demo import seed_checkpoint
+    from demo.audit_seed import seed_checkpoint
 
     var = tmp_path / "var"
     settings.AUDIT_CHECKPOINT_SIGNING_KEY = str(var / "audit-checkpoint-dev.key")

@@ -253,7 +253,7 @@ QUERYSET_MARKERS = (
 )
 # (file, receiver as written) -> why it may bulk-write.
 BULK_ALLOWED = {
-    ("numbers/management/commands/benchmark_admin.py", "*"): "builds synthetic benchmark data in a throwaway "
+    ("demo/management/commands/benchmark_admin.py", "*"): "builds synthetic benchmark data in a throwaway "
     "database; its rows are measured, not evidence",
     ("jobs/management/commands/benchmark_lifecycle.py", "*"): "the same, for the lifecycle job's benchmark "
     "(everything it writes is rolled back)",

@@ -11,7 +11,6 @@ from django.test import Client
 from django.utils import timezone
 
 from audit import context
-from audit import services as audit_services
 from audit.chain import chained_models, verify_table
 from audit.context import audited_transaction
 from backoffice.celery import app
@@ -21,6 +20,7 @@ from numbers.choices import TransferState
 from numbers.models import Branch, MobileNumber, TransferRequest
 from numbers.services import number_create
 from numbers.tasks import expire_transfer_requests
+from review import services as audit_services
 from staff.models import Suspension
 from tests.factories import document_of
 from tests.helpers import back_date
@@ -162,7 +162,7 @@ def test_calls_inside_one_unit_of_work_share_its_id(admin_user, branch_a):
 
 @pytest.mark.django_db
 def test_a_nested_service_call_shares_its_callers_id(auditor, agent_b):
-    """Suspending from a case calls staff.services.employee_suspend inside audit.services."""
+    """Suspending from a case calls staff.services.employee_suspend inside review.services."""
     case = audit_services.case_open(employee=agent_b, summary="Review", actor=auditor, reason="Flagged")
     opened_id = case.history.get().history_request_id
     mark = marks()

@@ -19,7 +19,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from audit import services as audit_services
 from audit.chain import AuditedHistoricalRecord, chained_models, verify_table
 from audit.choices import CaseOutcome
 from audit.context import job_scope, request_scope
@@ -27,10 +26,11 @@ from complaints import services as cs
 from complaints.choices import ComplaintCategory, ComplaintState, Currency, Regulator, RestorationState, SlaUnit
 from complaints.models import Restoration, SlaRule, SlaTable, WorkingCalendar
 from complaints.tests.casework import bring_to, make_handler, new_complaint, plain_calendar, wrongful_transfer
+from demo.numbers_seed import withdraw_as_lifecycle
 from numbers import services as ns
 from numbers.choices import ConsentParty, IdentityDocumentType, NumberStatus, WithdrawalGround
-from numbers.demo import withdraw_as_lifecycle
 from numbers.models import TransferRequest
+from review import services as audit_services
 from staff import services as staff_services
 from staff.choices import EmploymentStatus, Role
 from tests.factories import (
@@ -45,7 +45,7 @@ from tests.helpers import back_date, code_sent_to
 
 pytestmark = pytest.mark.django_db
 
-SERVICE_MODULES = ("numbers.services", "complaints.services", "staff.services", "audit.services", "sms.services")
+SERVICE_MODULES = ("numbers.services", "complaints.services", "staff.services", "review.services", "sms.services")
 
 # Public functions of the service modules that are not audited services, and why.
 NOT_AUDITED = {

@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from audit.context import audited
 from backoffice.history import require_reason
+from backoffice.msisdn import format_msisdn
 from numbers.choices import HELD_STATUSES, NumberStatus
 from numbers.models import MobileNumber, Subscriber
-from numbers.msisdn import format_msisdn
 from numbers.services import number_block, number_restore, number_unblock, require_previous_holder
 from sms.choices import SmsPurpose
 

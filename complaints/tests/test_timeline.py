@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from backoffice.msisdn import format_msisdn
 from complaints import services as cs
 from complaints.choices import ComplaintCategory, EventKind
 from complaints.selectors import complaint_timeline, flaggable_changes
 from complaints.tests.casework import new_complaint, wrongful_transfer
 from numbers.choices import NumberStatus
 from numbers.models import Holding, TransferRequest
-from numbers.msisdn import format_msisdn
 from tests.factories import number_in_state
 from tests.helpers import make_supervisor
 

@@ -120,7 +120,7 @@ def test_the_expiry_job_expires_a_transfer_request_past_its_time(open_request):
 
 
 def test_the_register_says_yes_no_or_no_data(active, supervisor_a):
-    from numbers.demo import withdraw_as_lifecycle
+    from demo.numbers_seed import withdraw_as_lifecycle
 
     bought = local_day(active.created_at)
     assert selectors.disconnection_check(msisdn=active.msisdn, since=bought).answer == "no"

@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from audit.context import audited
 from backoffice.history import require_reason, stamp_change
+from backoffice.msisdn import InvalidMsisdn, normalize_msisdn
 
 from ..choices import OPEN_TRANSFER_STATES, TransferState
 from ..models import TransferDispute, TransferRequest, service_write_scope
-from ..msisdn import InvalidMsisdn, normalize_msisdn
 from ..signals import transfer_disputed
 from .transfers import _close, _locked_request
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from audit.context import audited
 from backoffice.history import require_reason, stamp_change
+from backoffice.msisdn import format_msisdn, normalize_msisdn
 from backoffice.spreadsheet import safe_row
 from sms.choices import SmsPurpose
 from sms.services import SECRET_SLOT, sms_send
@@ -36,7 +37,6 @@ from ..models import (
     SubscriberChangeRequest,
     service_write_scope,
 )
-from ..msisdn import format_msisdn, normalize_msisdn
 from .inventory import HOLDER_GUARDED_FIELDS, subscriber_pending_changes
 
 # The Subscriber fields a change request may carry, and where it keeps each new value.

@@ -16,8 +16,10 @@ from django.utils import timezone
 
 from audit.context import audited
 from backoffice.history import require_reason, stamp_change
+from backoffice.msisdn import normalize_msisdn
 from staff.selectors import has_branch_perm, is_working
 
+from .. import registry
 from ..choices import (
     HELD_STATUSES,
     TRANSITIONS,
@@ -33,7 +35,6 @@ from ..exceptions import HolderChangeRefused, IllegalMove
 from ..identity import document_hash, identity_fields, normalize_document_number
 from ..lifecycle import policy
 from ..models import Branch, Holding, MobileNumber, Subscriber, service_write_scope
-from ..msisdn import normalize_msisdn
 
 
 def _require_working(actor) -> None:
@@ -224,13 +225,11 @@ def _start_holding(
 def _refuse_while_emergency_block(number: MobileNumber) -> None:
     """A number frozen by a complaint leaves that state only from the complaint
     (which lifts its block first): not from the admin, a command or a job."""
-    from complaints.models import EmergencyBlock
-
-    block = EmergencyBlock.objects.filter(number=number, lifted_at__isnull=True).select_related("complaint").first()
-    if block is not None:
+    reference = registry.emergency_block_reference(number)  # complaints answer (numbers.registry)
+    if reference is not None:
         raise IllegalMove(
             "%(msisdn)s is blocked for complaint %(ref)s; only that complaint can lift the block or restore it.",
-            params={"msisdn": number.msisdn, "ref": block.complaint.reference},
+            params={"msisdn": number.msisdn, "ref": reference},
             code="emergency_block",
         )
 

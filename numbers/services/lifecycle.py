@@ -26,13 +26,14 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from audit.context import audited_transaction
+from backoffice.msisdn import format_msisdn
 from sms.choices import SmsPurpose
 from sms.services import sms_send
 
+from .. import registry
 from ..choices import HELD_STATUSES, OPEN_TRANSFER_STATES, NumberStatus
 from ..lifecycle import Policy, day_of_period, local_day, policy, reached_on_or_before
 from ..models import InactivityWarning, MobileNumber, TransferLock, TransferRequest, service_write_scope
-from ..msisdn import format_msisdn
 from .inventory import apply_move
 
 Progress = Callable[[str, int], None]
@@ -170,18 +171,10 @@ def _skip_reasons(numbers: list[MobileNumber]) -> dict[int, str]:
     """Why each number must be left alone, if it must: four queries per batch. A number
     its holder locked against transfers is never withdrawn: the lock survives every
     path but its own consented lift."""
-    from complaints.choices import OPEN_COMPLAINT_STATES
-    from complaints.models import ComplaintNumber, EmergencyBlock
-
     ids = [number.pk for number in numbers]
-    blocked = set(
-        EmergencyBlock.objects.filter(number_id__in=ids, lifted_at__isnull=True).values_list("number_id", flat=True)
-    )
-    complained = set(
-        ComplaintNumber.objects.filter(number_id__in=ids, complaint__state__in=OPEN_COMPLAINT_STATES).values_list(
-            "number_id", flat=True
-        )
-    )
+    # Complaints (a floor above) answer through numbers.registry.
+    blocked = registry.blocked_among(ids)
+    complained = registry.complained_among(ids)
     transferring = set(
         TransferRequest.objects.filter(number_id__in=ids, state__in=OPEN_TRANSFER_STATES).values_list(
             "number_id", flat=True

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from audit.context import audited, audited_transaction
 from backoffice.history import require_reason, stamp_change
+from backoffice.msisdn import format_msisdn
 from sms.choices import SmsPurpose
 from sms.services import SECRET_SLOT, sms_send
 from staff.selectors import has_branch_perm
@@ -59,7 +60,6 @@ from ..models import (
     normalize_document_number,
     service_write_scope,
 )
-from ..msisdn import format_msisdn
 from ..selectors import cooling_off_ends, transfer_risk_flags_now
 from .inventory import _assert_ledger_matches, _end_holding, _require_branch_perm, _require_working, _start_holding
 

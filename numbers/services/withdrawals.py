@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from audit.context import audited
 from backoffice.history import require_reason, stamp_change
+from backoffice.msisdn import format_msisdn
 from sms.choices import SmsPurpose
 from sms.services import SECRET_SLOT, sms_send
 from staff.selectors import has_branch_perm
@@ -51,7 +52,6 @@ from ..models import (
     mask_document_number,
     service_write_scope,
 )
-from ..msisdn import format_msisdn
 from .inventory import _assert_ledger_matches, _require_branch_perm, _require_working, _start_holding, apply_move
 from .transfers import PHOTO_KINDS, SIGNED_FORM_SIGNATURES, _check_upload, _tell_subscriber, _upload_kind
 

@@ -11,9 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from demo.numbers_seed import withdraw_as_lifecycle
 from numbers import services
 from numbers.choices import HoldingStartReason, IdentityDocumentType, NumberStatus
-from numbers.demo import withdraw_as_lifecycle
 from numbers.models import Branch, Holding, MobileNumber, Subscriber
 from staff.personas import ensure_persona
 from tests.factories import BranchFactory, MobileNumberFactory, SubscriberFactory, document_of, number_in_state

@@ -14,6 +14,7 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError
 from django.utils import timezone
 
+from demo.numbers_seed import withdraw_as_lifecycle
 from numbers import services
 from numbers.choices import (
     HELD_STATUSES,
@@ -23,7 +24,6 @@ from numbers.choices import (
     NumberStatus,
     TransferState,
 )
-from numbers.demo import withdraw_as_lifecycle
 from numbers.exceptions import DeletionRefused, GuardedFieldChange, HolderChangeRefused
 from numbers.models import Branch, Holding, MobileNumber, Subscriber, TransferRequest, service_write_scope
 from tests.factories import MobileNumberFactory, SubscriberFactory, consent_by_code, consent_in_person, number_in_state

@@ -11,6 +11,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from backoffice.msisdn import InvalidMsisdn
+from demo.numbers_seed import withdraw_as_lifecycle
 from numbers import services
 from numbers.choices import (
     HELD_STATUSES,
@@ -20,10 +22,8 @@ from numbers.choices import (
     NumberStatus,
     is_allowed_move,
 )
-from numbers.demo import withdraw_as_lifecycle
 from numbers.exceptions import IllegalMove
 from numbers.models import Holding, MobileNumber
-from numbers.msisdn import InvalidMsisdn
 from staff.choices import EmploymentStatus
 from staff.services import employee_set_status
 from tests.factories import SubscriberFactory, number_in_state

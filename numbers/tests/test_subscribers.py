@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from backoffice.msisdn import InvalidMsisdn
 from numbers import services
 from numbers.choices import IdentityDocumentType
 from numbers.models import Subscriber, mask_document_number, normalize_document_number
-from numbers.msisdn import InvalidMsisdn
 from tests.factories import SubscriberFactory, document_of
 
 pytestmark = pytest.mark.django_db

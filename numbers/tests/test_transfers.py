@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backoffice.delivery import DeliveryStatus
+from demo.numbers_seed import withdraw_as_lifecycle
 from numbers import services
 from numbers.choices import (
     ConsentParty,
@@ -24,7 +25,6 @@ from numbers.choices import (
     NumberStatus,
     TransferState,
 )
-from numbers.demo import withdraw_as_lifecycle
 from numbers.exceptions import DeletionRefused, GuardedFieldChange
 from numbers.models import (
     ConsentCode,

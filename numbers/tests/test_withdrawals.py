@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from demo.numbers_seed import withdraw_as_lifecycle
 from numbers import services
 from numbers.choices import (
     HoldingEndReason,
@@ -23,7 +24,6 @@ from numbers.choices import (
     WithdrawalGround,
     WithdrawalState,
 )
-from numbers.demo import withdraw_as_lifecycle
 from numbers.exceptions import IllegalMove
 from numbers.models import Holding, MobileNumber, TransferLock, WithdrawalRequest, service_write_scope
 from sms.choices import SmsPurpose

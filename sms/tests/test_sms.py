@@ -9,8 +9,8 @@ import pytest
 from django.db import transaction
 
 from backoffice.delivery import DeliveryStatus
+from backoffice.msisdn import InvalidMsisdn
 from numbers.exceptions import DeletionRefused
-from numbers.msisdn import InvalidMsisdn
 from sms.backends import Sms
 from sms.backends.console import ConsoleBackend
 from sms.backends.outbox import OutboxBackend

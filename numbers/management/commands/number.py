@@ -6,10 +6,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from backoffice.msisdn import normalize_msisdn
 from numbers import services
 from numbers.choices import NumberStatus
 from numbers.models import MobileNumber, Subscriber
-from numbers.msisdn import normalize_msisdn
 from numbers.selectors import subscriber_by_document
 
 

@@ -26,13 +26,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import capfirst
 
+from audit.chain import CHAIN_FIELDS, AuditedHistoricalRecord, chained_models
+from audit.choices import CaseState
+from audit.models import AccessEvent, DisciplinaryCase, RefusedAttempt
 from backoffice.converters import MAX_OBJECT_ID
 from backoffice.screens import page_number
-from staff.selectors import is_working
-
-from .chain import CHAIN_FIELDS, AuditedHistoricalRecord, chained_models
-from .choices import CaseState
-from .models import AccessEvent, DisciplinaryCase, RefusedAttempt
 
 PER_PAGE = 200
 OBJECT_HISTORY_LIMIT = 500
@@ -57,11 +55,6 @@ _BOOKKEEPING = {
 # A document's keyed hash is shown by the last characters beside it (numbers/identity.py).
 _SECRET_FIELDS = {"password", "code_hash", "id_document_hash", "new_document_hash"}
 REQUEST_ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
-
-
-def can_review(user) -> bool:
-    """Auditors and administrators, while they may work; nobody else sees /review/."""
-    return is_working(user) and (user.is_superuser or user.has_perm("audit.review_audit"))
 
 
 # --- The history tables -----------------------------------------------------------------

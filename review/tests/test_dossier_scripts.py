@@ -11,10 +11,10 @@ import pytest
 from django.urls import reverse
 from pypdf import PdfReader
 
-from audit import pdf_fonts
-from audit.exports import _text
 from numbers.choices import IdentityDocumentType
 from numbers.services import subscriber_create
+from review import pdf_fonts
+from review.exports import _text
 
 pytestmark = pytest.mark.django_db
 

@@ -15,13 +15,13 @@ from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
 
-from audit import services
 from audit.choices import AccessKind
-from audit.exports import CSV_HEADER
 from audit.models import AccessEvent
-from audit.tests.test_selectors import CONSENT_REASON, FLAG_REASON, TRANSFER_REASON, incident, wrongful_change
 from backoffice.spreadsheet import safe_cell as _cell
 from numbers.models import TransferRequest
+from review import services
+from review.exports import CSV_HEADER
+from review.tests.test_selectors import CONSENT_REASON, FLAG_REASON, TRANSFER_REASON, incident, wrongful_change
 
 pytestmark = pytest.mark.django_db
 

@@ -1,9 +1,9 @@
 """The audit review at /review/: an employee's changes over a period, any object's
 history, one request's changes, and the disciplinary cases.
 
-Auditors and administrators only (``selectors.can_review``); everyone else gets a
-403, and the anonymous the sign-in page. Reads go through ``audit.selectors``;
-writes only through ``audit.services``. A refusal (ValidationError or
+Auditors and administrators only (``staff.selectors.can_review``); everyone else gets a
+403, and the anonymous the sign-in page. Reads go through ``review.selectors``;
+writes only through ``review.services``. A refusal (ValidationError or
 PermissionDenied from a service) is a message and changes nothing. Every action
 is a POST that redirects back (post/redirect/get) and works without JavaScript.
 """
@@ -23,12 +23,15 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.choices import CaseState
+from audit.models import DisciplinaryCase
+from audit.signals import record_subscriber_view
 from backoffice.adminkit import report_service_error
 from backoffice.screens import RowPaginator, page_number, render_screen, report_form_errors
 from staff.reauth import reauth_required
+from staff.selectors import can_review
 
 from . import exports, selectors, services
-from .choices import CaseState
 from .forms import (
     CaseCloseForm,
     CaseFilterForm,
@@ -39,8 +42,6 @@ from .forms import (
     ReviewForm,
     SuspendForm,
 )
-from .models import DisciplinaryCase
-from .signals import record_subscriber_view
 
 CASES_PER_PAGE = 50
 # Form prefixes: the pages show several forms, each with its own "reason".
@@ -53,7 +54,7 @@ def reviewer_required(view):
     @login_required
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
-        if not selectors.can_review(request.user):
+        if not can_review(request.user):
             raise PermissionDenied("Only auditors and administrators use the audit review.")
         return view(request, *args, **kwargs)
 

@@ -20,10 +20,10 @@ from django.test.utils import override_settings
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from complaints.demo import NUMBERS_LEFT_BLOCKED, WRONGFUL_TRANSFER_INDICES
+from demo.complaints_seed import NUMBERS_LEFT_BLOCKED, WRONGFUL_TRANSFER_INDICES
+from demo.numbers_seed import DEMO_LOCKED_INDEX, STATE_PLAN, demo_msisdn
 from numbers import services
 from numbers.choices import HELD_STATUSES, ConsentMethod, ConsentParty, NumberStatus, TransferState
-from numbers.demo import DEMO_LOCKED_INDEX, STATE_PLAN, demo_msisdn
 from numbers.models import (
     Branch,
     Holding,

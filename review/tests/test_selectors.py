@@ -14,7 +14,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from audit import selectors
 from audit.choices import AccessKind
 from audit.models import AccessEvent
 from complaints import services as cs
@@ -22,7 +21,9 @@ from complaints.choices import Channel, ComplaintCategory, Severity
 from numbers import services as ns
 from numbers.choices import ConsentParty, NumberStatus, TransferState
 from numbers.models import MobileNumber, TransferRequest
+from review import selectors
 from staff.choices import Role
+from staff.selectors import can_review
 from staff.services import employee_set_roles
 from tests.factories import SubscriberFactory, consent_by_code, consent_in_person, number_in_state, transfer_request
 
@@ -283,7 +284,7 @@ def test_the_summary_of_an_employee(agent_b, supervisor_a, handler_a, holder, ac
 
 
 def test_only_working_auditors_and_administrators_review(admin_user, auditor, agent_a, handler_a, supervisor_a):
-    assert selectors.can_review(auditor) and selectors.can_review(admin_user)
-    assert not any(selectors.can_review(user) for user in (agent_a, handler_a, supervisor_a))
+    assert can_review(auditor) and can_review(admin_user)
+    assert not any(can_review(user) for user in (agent_a, handler_a, supervisor_a))
     auditor.is_active = False
-    assert not selectors.can_review(auditor)
+    assert not can_review(auditor)

@@ -2,10 +2,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from audit.demo import demo_walkthrough as audit_walkthrough
-from audit.demo import seed_audit, seed_checkpoint
-from complaints.demo import demo_walkthrough, seed_complaints
-from numbers.demo import seed_numbers, seed_subscribers, seed_transfers
+from demo.audit_seed import demo_walkthrough as audit_walkthrough
+from demo.audit_seed import seed_audit, seed_checkpoint
+from demo.complaints_seed import demo_walkthrough, seed_complaints
+from demo.numbers_seed import seed_numbers, seed_subscribers, seed_transfers
 from staff.personas import (
     DEMO_TOTP_KEY_BASE32,
     PERSONAS,

@@ -8,13 +8,12 @@ from collections.abc import Iterable
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from audit.choices import CaseOutcome, CaseState
+from audit.context import audited
+from audit.models import CaseNote, DisciplinaryCase
 from backoffice.history import require_reason, stamp_change
 from staff import services as staff_services
 from staff.selectors import is_working
-
-from .choices import CaseOutcome, CaseState
-from .context import audited
-from .models import CaseNote, DisciplinaryCase
 
 
 def _require_reviewer(actor) -> None:

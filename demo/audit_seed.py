@@ -3,7 +3,7 @@ disciplinary case on ``agent_b``, on the grounds of the handler's flag on the
 incident's wrongful transfer, and notes what to check. ``agent_b`` is left at work:
 suspending pending review is for the visitor to try on the review screens.
 
-Built through audit.services, and idempotent: a case already holding the flag
+Built through review.services, and idempotent: a case already holding the flag
 (in any state, the visitor may have closed it) is left alone.
 """
 
@@ -14,11 +14,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import transaction
 
-from complaints.demo import INCIDENT_DESCRIPTION
+from audit.models import DisciplinaryCase
 from complaints.models import EmployeeFlag
-
-from . import services
-from .models import DisciplinaryCase
+from demo.complaints_seed import INCIDENT_DESCRIPTION
+from review import services
 
 REVIEWER = "auditor"
 EMPLOYEE = "agent_b"
@@ -111,7 +110,7 @@ def demo_walkthrough(site: str) -> list[str]:
 def seed_checkpoint() -> list[str]:
     """Sign the demo's chains once (a development key pair is made under var/ if missing),
     so ``verify_audit --checkpoints`` has something to check; beat signs hourly after."""
-    from .checkpoints import checkpoint_sign, ensure_dev_keypair
+    from audit.checkpoints import checkpoint_sign, ensure_dev_keypair
 
     made = ensure_dev_keypair()
     try:

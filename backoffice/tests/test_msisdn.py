@@ -5,10 +5,10 @@ import phonenumbers
 import pytest
 from django.core.exceptions import ValidationError
 
+from backoffice.msisdn import InvalidMsisdn, MsisdnQuery, format_msisdn, msisdn_search_query, normalize_msisdn
 from numbers.choices import IdentityDocumentType
 from numbers.identity import identity_fields
 from numbers.models import MobileNumber, Subscriber
-from numbers.msisdn import InvalidMsisdn, MsisdnQuery, format_msisdn, msisdn_search_query, normalize_msisdn
 
 # A Cambodian fixed-line number (Phnom Penh, area code 23) that phonenumbers
 # accepts as a valid number of type FIXED_LINE: valid, but not a mobile.

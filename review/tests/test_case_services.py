@@ -11,7 +11,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
 from django.utils import timezone
 
-from audit import services
 from audit.chain import chained_models
 from audit.choices import CaseOutcome, CaseState
 from audit.models import CaseNote, DisciplinaryCase
@@ -20,6 +19,7 @@ from complaints.choices import ComplaintCategory
 from complaints.tests.casework import new_complaint, wrongful_transfer
 from numbers.exceptions import DeletionRefused
 from numbers.models import TransferRequest
+from review import services
 from staff import services as staff_services
 from staff.choices import EmploymentStatus
 from staff.models import Suspension

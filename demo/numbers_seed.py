@@ -14,12 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.context import audited_transaction, job_scope
-from sms.choices import SmsPurpose
-from sms.models import SmsMessage
-from sms.services import handset_text, inbound_sms_receive
-
-from . import services
-from .choices import (
+from numbers import services
+from numbers.choices import (
     ConsentMethod,
     ConsentParty,
     IdentityDocumentType,
@@ -27,8 +23,8 @@ from .choices import (
     TransferState,
     WithdrawalGround,
 )
-from .identity import unseal_document
-from .models import (
+from numbers.identity import unseal_document
+from numbers.models import (
     Branch,
     MobileNumber,
     Subscriber,
@@ -38,8 +34,11 @@ from .models import (
     TransferRequest,
     WithdrawalRequest,
 )
-from .selectors import subscriber_by_document
-from .services.inventory import apply_move
+from numbers.selectors import subscriber_by_document
+from numbers.services.inventory import apply_move
+from sms.choices import SmsPurpose
+from sms.models import SmsMessage
+from sms.services import handset_text, inbound_sms_receive
 
 FIRST_NAMES = ["Sokha", "Dara", "Vanna", "Sophea", "Pisey", "Rithy", "Kunthea", "Vibol", "Chantha", "Sreyleak"]
 LAST_NAMES = ["Chan", "Sok", "Kim", "Lim", "Heng", "Chea", "Prak", "Meas", "Ouk", "Seng"]

@@ -34,7 +34,14 @@ from complaints.choices import (
     Severity,
     SlaStatus,
 )
-from complaints.demo import (
+from complaints.models import (
+    CASE_MODELS,
+    CompensationOffer,
+    Complaint,
+    ComplaintEvent,
+    EmergencyBlock,
+)
+from demo.complaints_seed import (
     DEMO_REFRESH_REASON,
     INCIDENT_DESCRIPTION,
     INCIDENT_INDEX,
@@ -43,15 +50,8 @@ from complaints.demo import (
     TRY_IT_INDEX,
     WRONGFUL_TRANSFER_INDICES,
 )
-from complaints.models import (
-    CASE_MODELS,
-    CompensationOffer,
-    Complaint,
-    ComplaintEvent,
-    EmergencyBlock,
-)
+from demo.numbers_seed import demo_msisdn
 from numbers.choices import NumberStatus, TransferState
-from numbers.demo import demo_msisdn
 from numbers.models import Holding, MobileNumber, TransferRequest
 
 User = get_user_model()

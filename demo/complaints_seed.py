@@ -14,7 +14,7 @@ way), so their timelines read like real work.
 - for a newcomer to try: another wrongful transfer whose restoration and offer
   await ``supervisor_a``'s approval.
 
-Idempotent like numbers.demo: a scenario already in the database is left alone
+Idempotent like demo.numbers_seed: a scenario already in the database is left alone
 (found by its complaint's description), except what time makes stale: an offer
 awaiting approval past its validity is replaced, and a complaint due soon is taken
 in afresh once the last one is no longer due soon.
@@ -29,14 +29,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from numbers import services as number_services
-from numbers.choices import ConsentParty
-from numbers.demo import demo_msisdn, holder_reads_code
-from numbers.identity import unseal_document
-from numbers.models import MobileNumber, Subscriber, TransferRequest
-
-from . import services, sla
-from .choices import (
+from complaints import services, sla
+from complaints.choices import (
     LIVE_OFFER_STATES,
     Channel,
     ComplaintCategory,
@@ -49,15 +43,20 @@ from .choices import (
     Severity,
     SlaStatus,
 )
-from .models import CompensationOffer, Complaint
-from .selectors import flaggable_changes
+from complaints.models import CompensationOffer, Complaint
+from complaints.selectors import flaggable_changes
+from demo.numbers_seed import demo_msisdn, holder_reads_code
+from numbers import services as number_services
+from numbers.choices import ConsentParty
+from numbers.identity import unseal_document
+from numbers.models import MobileNumber, Subscriber, TransferRequest
 
 # --- Complaints in every state -------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class DemoComplaint:
-    """One demo complaint on one demo number (see numbers.demo.demo_msisdn; indices
+    """One demo complaint on one demo number (see demo.numbers_seed.demo_msisdn; indices
     400-839 are active, index % 5 < 3 is branch A), taken as far as ``state``."""
 
     index: int

@@ -7,11 +7,11 @@ import datetime
 from django import forms
 from django.utils import timezone
 
+from audit.choices import CaseOutcome, CaseState
 from backoffice.adminkit import ReasonField, within_select_bound
 from backoffice.screens import BoundedDateField
 
 from . import selectors
-from .choices import CaseOutcome, CaseState
 
 
 class EmployeeChoiceField(forms.ModelChoiceField):
@@ -100,7 +100,7 @@ class ObjectLookupForm(forms.Form):
         self.fields["model"].choices = [("", "Choose a kind of record"), *selectors.model_choices()]
 
     def clean(self):
-        from numbers.msisdn import normalize_msisdn
+        from backoffice.msisdn import normalize_msisdn
 
         data = super().clean()
         if data.get("msisdn"):

@@ -1,4 +1,4 @@
-"""The fonts the PDF dossier draws with, shipped in ``audit/fonts/`` (SIL OFL, see OFL.txt there).
+"""The fonts the PDF dossier draws with, shipped in ``review/fonts/`` (SIL OFL, see OFL.txt there).
 
 A subscriber, employee or complaint may carry a Khmer or Arabic name; ReportLab's built-in
 Helvetica only knows cp1252, so it printed them as "?". The dossier draws Latin text in Noto Sans

@@ -13,11 +13,11 @@ import re
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
+from audit.chain import verify_table
+from audit.models import AccessEvent, RefusedAttempt
 from backoffice.spreadsheet import safe_row
 
 from . import pdf_fonts, selectors
-from .chain import verify_table
-from .models import AccessEvent, RefusedAttempt
 
 EXPORT_LIMIT = 10_000  # entries in a CSV; narrow the period for more
 DOSSIER_LIMIT = 2_000  # entries in a dossier

@@ -17,18 +17,18 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from audit import services
 from audit.choices import CaseOutcome, CaseState
 from audit.models import CaseNote, DisciplinaryCase
-from audit.tests.test_selectors import (
+from numbers.choices import NumberStatus
+from numbers.models import TransferRequest
+from review import services
+from review.tests.test_selectors import (
     CONSENT_REASON,
     FLAG_REASON,
     TRANSFER_REASON,
     incident,
     wrongful_change,
 )
-from numbers.choices import NumberStatus
-from numbers.models import TransferRequest
 from staff.choices import EmploymentStatus
 from staff.models import Employee, Suspension
 from staff.personas import demo_password

@@ -16,17 +16,17 @@ from django.core.management import call_command
 from django.db import transaction
 from django.test.utils import override_settings
 
-from audit import services
 from audit.choices import CaseOutcome, CaseState
-from audit.demo import CASE_LABEL, CASE_REASON, seed_audit
 from audit.models import CaseNote, DisciplinaryCase
 from complaints import services as cs
 from complaints.choices import Channel, ComplaintCategory, Severity
-from complaints.demo import INCIDENT_DESCRIPTION
 from complaints.models import Complaint, EmployeeFlag
 from complaints.selectors import flaggable_changes
+from demo.audit_seed import CASE_LABEL, CASE_REASON, seed_audit
+from demo.complaints_seed import INCIDENT_DESCRIPTION
 from numbers import services as ns
 from numbers.choices import ConsentParty
+from review import services
 from staff.choices import EmploymentStatus
 from staff.models import Suspension
 from tests.factories import consent_by_code, consent_in_person, transfer_request

@@ -1,4 +1,4 @@
-"""MSISDN parsing: every input format becomes one E.164 string.
+"""MSISDN parsing: every input format becomes one E.164 string (numbers, sms, complaints all use it).
 
 ``012 345 678``, ``+855 12 345 678`` and ``85512345678`` are the same number;
 staff type all three, so everything that accepts a number goes through here.

@@ -4,6 +4,8 @@ change page, no select of a big table."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -12,7 +14,7 @@ from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.encoding import force_str
 from django.utils.functional import cached_property
 from simple_history.admin import SimpleHistoryAdmin
@@ -275,3 +277,12 @@ def standing_filter(
 
     StandingFilter.title = title
     return StandingFilter
+
+
+def screen_url(name: str, *args, query: dict | None = None) -> str | None:
+    """The URL of a staff screen, or None while that screen is not installed."""
+    try:
+        url = reverse(name, args=args)
+    except NoReverseMatch:
+        return None
+    return f"{url}?{urlencode(query)}" if query else url

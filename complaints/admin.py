@@ -24,9 +24,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from backoffice.adminkit import PortalModelAdmin, ReasonModelForm, standing_filter
+from backoffice.adminkit import PortalModelAdmin, ReasonModelForm, screen_url, standing_filter
 from backoffice.history import stamp_change
-from numbers.admin import EvidenceAdmin, ScopedBranchFilter, screen_url, search_by_msisdn
+from numbers.admin.kit import EvidenceAdmin, ScopedBranchFilter, search_by_msisdn
 
 from . import services
 from .choices import SlaStatus

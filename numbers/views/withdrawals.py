@@ -26,16 +26,16 @@ from backoffice.screens import RowPaginator, render_screen, report_form_errors
 from staff.reauth import reauth_required
 from staff.selectors import branch_scope, has_branch_perm
 
-from . import selectors, services
-from .choices import NumberStatus, WithdrawalGround, WithdrawalState
-from .forms_withdrawals import (
+from .. import selectors, services
+from ..choices import NumberStatus, WithdrawalGround, WithdrawalState
+from ..forms_withdrawals import (
     WithdrawalCodeForm,
     WithdrawalCreateForm,
     WithdrawalInPersonForm,
     WithdrawalReasonForm,
     WithdrawalReinstateForm,
 )
-from .models import Subscriber, WithdrawalRequest
+from ..models import Subscriber, WithdrawalRequest
 
 PER_PAGE = 50
 SEND_CODE, CONFIRM_CODE, CANCEL, APPROVE, REJECT = "sendcode", "confirm", "cancel", "approve", "reject"

@@ -28,9 +28,9 @@ from complaints import selectors as complaint_selectors
 from staff.reauth import reauth_required
 from staff.selectors import branch_scope, has_branch_perm
 
-from . import selectors, services
-from .choices import OPEN_TRANSFER_STATES, ConsentParty, TransferState
-from .forms import (
+from .. import selectors, services
+from ..choices import OPEN_TRANSFER_STATES, ConsentParty, TransferState
+from ..forms import (
     ConsentCodeVerifyForm,
     ConsentInPersonForm,
     ConsentSignedFormForm,
@@ -39,7 +39,7 @@ from .forms import (
     TransferFilterForm,
     TransferReasonForm,
 )
-from .models import TransferRequest
+from ..models import TransferRequest
 
 PER_PAGE = 50
 COMPLAINT_APPROVALS_SHOWN = 50  # restorations and offers awaiting approval, oldest first

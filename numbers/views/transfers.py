@@ -18,12 +18,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.selectors import can_review
 from audit.signals import record_subscriber_views
-from backoffice.screens import RowPaginator, render_screen, report_form_errors
+from backoffice.screens import RowPaginator, post_action, render_screen
 from complaints import selectors as complaint_selectors
 from staff.reauth import reauth_required
 from staff.selectors import branch_scope, has_branch_perm
@@ -77,10 +78,6 @@ def _transfer_or_403(request, pk: int, perm: str = "view_branch_numbers") -> Tra
     return transfer
 
 
-def _report_refusal(request, exc: ValidationError, what: str) -> None:
-    messages.error(request, f"{what}: {' '.join(exc.messages)}")
-
-
 def _post_action(
     request,
     transfer: TransferRequest,
@@ -92,18 +89,18 @@ def _post_action(
     done: str | None = None,
     refused: str = "refused, nothing changed",
 ) -> HttpResponseRedirect:
-    """Validate, call the service, say what happened, redirect. PermissionDenied
-    from the service is left to become a 403."""
-    if not form.is_valid():
-        report_form_errors(request, form, what)
-        return redirect(back, pk=transfer.pk)
-    try:
-        success = perform(form.cleaned_data)
-    except ValidationError as exc:
-        _report_refusal(request, exc, f"{what} {refused}")
-        return redirect(back, pk=transfer.pk)
-    messages.success(request, success)
-    return redirect(done or back, **({} if done else {"pk": transfer.pk}))
+    """The portal's action view (backoffice.screens.post_action), back to ``back`` for
+    this transfer. PermissionDenied from the service is left to become a 403."""
+    return post_action(
+        request,
+        form,
+        perform,
+        what=what,
+        back=reverse(back, kwargs={"pk": transfer.pk}),
+        done=reverse(done) if done else None,
+        refused=refused,
+        denied="403",
+    )
 
 
 # --- Transfer requests ------------------------------------------------------------

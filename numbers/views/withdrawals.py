@@ -17,12 +17,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.selectors import can_review
 from audit.signals import record_subscriber_view
-from backoffice.screens import RowPaginator, render_screen, report_form_errors
+from backoffice.screens import RowPaginator, post_action, render_screen
 from staff.reauth import reauth_required
 from staff.selectors import branch_scope, has_branch_perm
 
@@ -62,14 +63,10 @@ def _post_action(
     what: str,
     refused: str = "refused, nothing changed",
 ) -> HttpResponseRedirect:
-    if not form.is_valid():
-        report_form_errors(request, form, what)
-    else:
-        try:
-            messages.success(request, perform(form.cleaned_data))
-        except ValidationError as exc:
-            messages.error(request, f"{what} {refused}: {' '.join(exc.messages)}")
-    return redirect("numbers:withdrawal_detail", pk=withdrawal.pk)
+    """The portal's action view (backoffice.screens.post_action), back to the request's
+    page. PermissionDenied from the service is left to become a 403."""
+    back = reverse("numbers:withdrawal_detail", kwargs={"pk": withdrawal.pk})
+    return post_action(request, form, perform, what=what, back=back, refused=refused, denied="403")
 
 
 @login_required

@@ -1,10 +1,10 @@
-"""The transfer screens and the approval queue, mounted at the site root."""
+"""The transfer, approval, disconnection and withdrawal screens, mounted at the site root."""
 
 from django.urls import path
 
 from backoffice import converters  # noqa: F401 - registers <id:...>
 
-from .views import transfers, withdrawals
+from .views import approvals, disconnections, transfers, withdrawals
 
 app_name = "numbers"
 
@@ -37,11 +37,11 @@ urlpatterns = [
         name="transfer_consent_photo",
     ),
     path("transfers/<id:pk>/cancel/", transfers.transfer_cancel, name="transfer_cancel"),
-    path("disconnections/", transfers.disconnection_check, name="disconnection_check"),
-    path("approvals/", transfers.approval_queue, name="approval_queue"),
-    path("approvals/<id:pk>/", transfers.approval_detail, name="approval_detail"),
-    path("approvals/<id:pk>/approve/", transfers.transfer_approve, name="transfer_approve"),
-    path("approvals/<id:pk>/reject/", transfers.transfer_reject, name="transfer_reject"),
+    path("disconnections/", disconnections.disconnection_check, name="disconnection_check"),
+    path("approvals/", approvals.approval_queue, name="approval_queue"),
+    path("approvals/<id:pk>/", approvals.approval_detail, name="approval_detail"),
+    path("approvals/<id:pk>/approve/", approvals.transfer_approve, name="transfer_approve"),
+    path("approvals/<id:pk>/reject/", approvals.transfer_reject, name="transfer_reject"),
     path("withdrawals/", withdrawals.withdrawal_queue, name="withdrawal_queue"),
     path("withdrawals/new/", withdrawals.withdrawal_create, name="withdrawal_create"),
     path("withdrawals/<id:pk>/", withdrawals.withdrawal_detail, name="withdrawal_detail"),

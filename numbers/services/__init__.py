@@ -3,8 +3,8 @@ the holding ledger, transfer requests, consents and transfer locks.
 
 Inventory and lifecycle moves live in ``inventory``; the dual-consent transfer
 in ``transfers`` (requests, one-time codes), ``consents``, ``approvals`` and
-``locks``; withdrawals by hand and the return to the last holder in
-``withdrawals``. Helpers they share are in ``_shared`` and ``_requests``.
+``locks``; withdrawals by hand in ``withdrawals`` and the return to the last holder in
+``reinstatements``. Helpers they share are in ``_shared`` and ``_requests``.
 Callers import from here.
 """
 
@@ -36,10 +36,10 @@ from .inventory import (
     subscriber_update,
 )
 from .locks import transfer_lock_lift, transfer_lock_place
+from .reinstatements import number_reinstate
 from .transfers import consent_code_send, consent_code_verify, transfer_cancel, transfer_create, transfer_expire_due
 from .withdrawals import (
     holder_cooling_off_ends,
-    number_reinstate,
     withdrawal_approval_blockers,
     withdrawal_approve,
     withdrawal_cancel,

@@ -11,14 +11,7 @@ from backoffice.adminkit import screen_url
 from numbers.admin.kit import EvidenceAdmin, ScopedBranchFilter, search_by_msisdn
 
 from ..choices import SlaStatus
-from ..models import (
-    CompensationOffer,
-    ComplaintNumber,
-    EmergencyBlock,
-    EmployeeFlag,
-    RegulatorCase,
-    Restoration,
-)
+from ..models import CompensationOffer, ComplaintNumber, EmergencyBlock, EmployeeFlag, RegulatorCase, Restoration
 from ..selectors import sla_filter
 
 REFERENCE_HELP = "A complaint reference (C-2026-000123, or its beginning)"

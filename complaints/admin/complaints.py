@@ -11,11 +11,7 @@ from django.utils.html import format_html
 from numbers.admin.kit import ScopedBranchFilter
 
 from ..choices import SlaStatus
-from ..models import (
-    Complaint,
-    ComplaintEvent,
-    ComplaintNumber,
-)
+from ..models import Complaint, ComplaintEvent, ComplaintNumber
 from ..selectors import complaint_search
 from .cases import (
     REFERENCE_HELP,

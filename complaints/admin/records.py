@@ -8,19 +8,8 @@ from django.contrib import admin
 from backoffice.adminkit import standing_filter
 from numbers.admin.kit import ScopedBranchFilter
 
-from ..models import (
-    CompensationOffer,
-    EmergencyBlock,
-    EmployeeFlag,
-    RegulatorCase,
-    RegulatorResponse,
-    Restoration,
-)
-from .cases import (
-    REFERENCE_HELP,
-    CaseAdmin,
-    ComplaintBranchFilter,
-)
+from ..models import CompensationOffer, EmergencyBlock, EmployeeFlag, RegulatorCase, RegulatorResponse, Restoration
+from .cases import REFERENCE_HELP, CaseAdmin, ComplaintBranchFilter
 
 BlockStateFilter = standing_filter(
     field="lifted_at", title="block", standing=("active", "In force"), ended=("lifted", "Lifted")

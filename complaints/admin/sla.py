@@ -13,12 +13,7 @@ from backoffice.adminkit import PortalModelAdmin, ReasonModelForm
 from backoffice.history import stamp_change
 
 from .. import services
-from ..models import (
-    Holiday,
-    SlaRule,
-    SlaTable,
-    WorkingCalendar,
-)
+from ..models import Holiday, SlaRule, SlaTable, WorkingCalendar
 
 
 class ConfigurationAdmin(PortalModelAdmin):

@@ -14,15 +14,7 @@ from audit.history import AuditedHistoricalRecords
 from backoffice.evidence import UndeletableModel
 from numbers.models import Branch, MobileNumber, Subscriber
 
-from ..choices import (
-    OPEN_COMPLAINT_STATES,
-    Channel,
-    ComplaintCategory,
-    ComplaintState,
-    EventKind,
-    Severity,
-    SlaStatus,
-)
+from ..choices import OPEN_COMPLAINT_STATES, Channel, ComplaintCategory, ComplaintState, EventKind, Severity, SlaStatus
 from .base import WRITTEN_BY, ComplaintWrittenQuerySet
 from .sla_tables import SlaRule
 

@@ -10,13 +10,7 @@ from django.utils import timezone
 from audit.history import AuditedHistoricalRecords
 from backoffice.evidence import UndeletableModel
 
-from ..choices import (
-    LIVE_OFFER_STATES,
-    Currency,
-    OfferKind,
-    OfferState,
-    ResponseChannel,
-)
+from ..choices import LIVE_OFFER_STATES, Currency, OfferKind, OfferState, ResponseChannel
 from ..money import OFFER_AMOUNT_CEILING
 from .base import WRITTEN_BY, ComplaintWrittenQuerySet
 from .complaints import Complaint

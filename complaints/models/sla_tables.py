@@ -15,11 +15,7 @@ from audit.history import AuditedHistoricalRecords
 from backoffice.evidence import UndeletableModel, UndeletableQuerySet
 
 from .. import sla
-from ..choices import (
-    ComplaintCategory,
-    Severity,
-    SlaUnit,
-)
+from ..choices import ComplaintCategory, Severity, SlaUnit
 
 
 def _weekdays_validator(value: str) -> None:

@@ -9,11 +9,7 @@ from numbers.msisdn import format_msisdn
 from staff.reauth import reauth_required
 
 from .. import selectors, services
-from ..forms import (
-    AddNumberForm,
-    ComplaintReasonForm,
-    NumberChoiceForm,
-)
+from ..forms import AddNumberForm, ComplaintReasonForm, NumberChoiceForm
 from ..sla import format_duration
 from .common import (
     ADD_NUMBER,

@@ -9,14 +9,7 @@ from audit.signals import record_subscriber_view
 from backoffice.screens import render_screen
 
 from .. import selectors, services
-from ..choices import (
-    LIVE_OFFER_STATES,
-    ComplaintState,
-    Currency,
-    OfferState,
-    RestorationState,
-    SlaStatus,
-)
+from ..choices import LIVE_OFFER_STATES, ComplaintState, Currency, OfferState, RestorationState, SlaStatus
 from ..forms import (
     AddNumberForm,
     AssignForm,

@@ -10,12 +10,7 @@ from django.views.decorators.http import require_POST
 from staff.selectors import display_name
 
 from .. import selectors, services
-from ..forms import (
-    AssignForm,
-    ComplaintReasonForm,
-    NoteForm,
-    ResolveForm,
-)
+from ..forms import AssignForm, ComplaintReasonForm, NoteForm, ResolveForm
 from .common import (
     ACKNOWLEDGE,
     ASSIGN,

@@ -9,12 +9,7 @@ from staff.reauth import reauth_required
 
 from .. import selectors, services
 from ..choices import OfferState
-from ..forms import (
-    ComplaintReasonForm,
-    OfferMakeForm,
-    OfferProposeForm,
-    OfferResponseForm,
-)
+from ..forms import ComplaintReasonForm, OfferMakeForm, OfferProposeForm, OfferResponseForm
 from .common import (
     O_APPROVE,
     O_MAKE,

@@ -15,15 +15,9 @@ from numbers import services as number_services
 from staff.selectors import branch_scope
 
 from .. import selectors, services
-from ..choices import (
-    ComplaintCategory,
-    SlaStatus,
-)
+from ..choices import ComplaintCategory, SlaStatus
 from ..filtersets import OPEN, QUEUE_BRANCH, QUEUE_MINE, QUEUES, ComplaintFilterForm
-from ..forms import (
-    ComplaintCreateForm,
-    can_take_complaints_in,
-)
+from ..forms import ComplaintCreateForm, can_take_complaints_in
 from ..models import Complaint
 from .common import DETAIL
 

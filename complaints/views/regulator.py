@@ -8,22 +8,8 @@ from django.views.decorators.http import require_POST
 from staff.selectors import display_name
 
 from .. import selectors, services
-from ..forms import (
-    ComplaintReasonForm,
-    EmployeeFlagForm,
-    RegulatorCaseForm,
-    RegulatorResponseForm,
-)
-from .common import (
-    FLAG,
-    REG_RESPONSE,
-    REGULATOR,
-    UNFLAG,
-    act_on_complaint,
-    complaint_or_403,
-    part_or_404,
-    row_prefix,
-)
+from ..forms import ComplaintReasonForm, EmployeeFlagForm, RegulatorCaseForm, RegulatorResponseForm
+from .common import FLAG, REG_RESPONSE, REGULATOR, UNFLAG, act_on_complaint, complaint_or_403, part_or_404, row_prefix
 
 
 @login_required

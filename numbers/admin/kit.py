@@ -9,9 +9,7 @@ from django.contrib import admin
 from backoffice.adminkit import PortalModelAdmin
 from staff.selectors import branch_scope, has_branch_perm
 
-from ..models import (
-    Branch,
-)
+from ..models import Branch
 from ..msisdn import msisdn_search_query
 
 

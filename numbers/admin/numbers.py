@@ -21,21 +21,9 @@ from staff.selectors import branch_scope, has_branch_perm
 
 from .. import services
 from ..choices import TRANSITIONS, NumberStatus, is_withdrawal, move_permissions
-from ..forms import (
-    BulkMoveForm,
-    NumberAddForm,
-)
-from ..models import (
-    Branch,
-    Holding,
-    MobileNumber,
-    TransferLock,
-    TransferRequest,
-)
-from ..selectors import (
-    number_list,
-    number_search,
-)
+from ..forms import BulkMoveForm, NumberAddForm
+from ..models import Branch, Holding, MobileNumber, TransferLock, TransferRequest
+from ..selectors import number_list, number_search
 from ..views.numbers import NumberScreens
 from .kit import ScopedBranchFilter
 from .panels import TRANSFER_ROWS_SHOWN, complaints_field, number_complaints, transfer_rows

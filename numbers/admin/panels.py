@@ -14,11 +14,7 @@ from django.utils.html import format_html, format_html_join
 from backoffice.adminkit import screen_url
 from staff.selectors import branch_scope
 
-from ..models import (
-    MobileNumber,
-    Subscriber,
-    TransferRequest,
-)
+from ..models import MobileNumber, Subscriber, TransferRequest
 
 # How many transfer requests the number and subscriber pages list (newest first).
 TRANSFER_ROWS_SHOWN = 20

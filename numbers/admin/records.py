@@ -7,15 +7,8 @@ from django.contrib import admin
 
 from backoffice.adminkit import PortalModelAdmin, ReasonModelForm
 
-from ..models import (
-    Branch,
-    Holding,
-    InactivityWarning,
-)
-from ..selectors import (
-    holding_list,
-    inactivity_warning_list,
-)
+from ..models import Branch, Holding, InactivityWarning
+from ..selectors import holding_list, inactivity_warning_list
 from .kit import ScopedBranchFilter, search_by_msisdn
 
 

@@ -12,22 +12,10 @@ from backoffice.adminkit import PortalModelAdmin
 from staff.selectors import branch_scope, has_branch_perm
 
 from .. import services
-from ..forms import (
-    HolderSubscriberForm,
-    SubscriberForm,
-)
-from ..models import (
-    Branch,
-    Holding,
-    MobileNumber,
-    Subscriber,
-    TransferRequest,
-)
+from ..forms import HolderSubscriberForm, SubscriberForm
+from ..models import Branch, Holding, MobileNumber, Subscriber, TransferRequest
 from ..msisdn import msisdn_search_query
-from ..selectors import (
-    subscriber_list,
-    subscribers_by_document_query,
-)
+from ..selectors import subscriber_list, subscribers_by_document_query
 from ..views.identity import ask_identity_export, change_request_view
 from .numbers import HoldingInline
 from .panels import complaints_field, subscriber_complaints, transfer_rows

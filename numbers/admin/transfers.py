@@ -10,11 +10,7 @@ from django.http import HttpResponseRedirect
 from backoffice.adminkit import screen_url, standing_filter
 from staff.selectors import branch_scope, has_branch_perm
 
-from ..models import (
-    TransferConsent,
-    TransferLock,
-    TransferRequest,
-)
+from ..models import TransferConsent, TransferLock, TransferRequest
 from .kit import EvidenceAdmin, ScopedBranchFilter
 
 

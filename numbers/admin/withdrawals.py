@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from ..models import (
-    WithdrawalRequest,
-)
+from ..models import WithdrawalRequest
 from .kit import EvidenceAdmin, ScopedBranchFilter
 
 

@@ -7,10 +7,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from audit.history import AuditedHistoricalRecords
-from backoffice.evidence import (
-    UndeletableModel,
-    UndeletableQuerySet,
-)
+from backoffice.evidence import UndeletableModel, UndeletableQuerySet
 
 
 class Branch(UndeletableModel):

@@ -4,11 +4,7 @@ are refused. complaints uses it for its own service-written rows."""
 
 from __future__ import annotations
 
-from backoffice.evidence import (
-    UndeletableQuerySet,
-    in_service_scope,
-    kept_as_evidence,
-)
+from backoffice.evidence import UndeletableQuerySet, in_service_scope, kept_as_evidence
 
 from ..exceptions import GuardedFieldChange
 

@@ -12,12 +12,7 @@ from django.utils import timezone
 from audit.history import AuditedHistoricalRecords
 from backoffice.evidence import UndeletableModel
 
-from ..choices import (
-    OPEN_SUBSCRIBER_CHANGE_STATES,
-    IdentityDocumentType,
-    IdentityExportState,
-    SubscriberChangeState,
-)
+from ..choices import OPEN_SUBSCRIBER_CHANGE_STATES, IdentityDocumentType, IdentityExportState, SubscriberChangeState
 from ..fields import MsisdnField
 from ..identity import mask_last4
 from .branches import Branch

@@ -12,10 +12,7 @@ from django.utils import timezone
 from audit.history import AuditedHistoricalRecords
 from backoffice.evidence import UndeletableModel
 
-from ..choices import (
-    HoldingEndReason,
-    HoldingStartReason,
-)
+from ..choices import HoldingEndReason, HoldingStartReason
 from .guards import ServiceWrittenQuerySet, guard_service_written
 from .numbers import MobileNumber
 from .subscribers import Subscriber

@@ -11,17 +11,9 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from audit.history import AuditedHistoricalRecords
-from backoffice.evidence import (
-    UndeletableModel,
-    UndeletableQuerySet,
-    in_service_scope,
-    kept_as_evidence,
-)
+from backoffice.evidence import UndeletableModel, UndeletableQuerySet, in_service_scope, kept_as_evidence
 
-from ..choices import (
-    HELD_STATUSES,
-    NumberStatus,
-)
+from ..choices import HELD_STATUSES, NumberStatus
 from ..exceptions import GuardedFieldChange, HolderChangeRefused
 from ..fields import MsisdnField
 from ..msisdn import E164_PATTERN, format_msisdn

@@ -9,10 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.history import AuditedHistoricalRecords
-from backoffice.evidence import (
-    UndeletableModel,
-    UndeletableQuerySet,
-)
+from backoffice.evidence import UndeletableModel, UndeletableQuerySet
 
 from ..choices import IdentityDocumentType
 from ..fields import MsisdnField

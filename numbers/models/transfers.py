@@ -12,13 +12,7 @@ from django.utils import timezone
 from audit.history import AuditedHistoricalRecords
 from backoffice.evidence import UndeletableModel
 
-from ..choices import (
-    OPEN_TRANSFER_STATES,
-    ConsentMethod,
-    ConsentParty,
-    IdentityDocumentType,
-    TransferState,
-)
+from ..choices import OPEN_TRANSFER_STATES, ConsentMethod, ConsentParty, IdentityDocumentType, TransferState
 from ..fields import MsisdnField
 from .branches import Branch
 from .guards import ServiceWrittenQuerySet, guard_service_written

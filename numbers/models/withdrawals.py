@@ -12,13 +12,7 @@ from django.utils import timezone
 from audit.history import AuditedHistoricalRecords
 from backoffice.evidence import UndeletableModel
 
-from ..choices import (
-    DOCUMENT_GROUNDS,
-    OPEN_WITHDRAWAL_STATES,
-    IdentityDocumentType,
-    WithdrawalGround,
-    WithdrawalState,
-)
+from ..choices import DOCUMENT_GROUNDS, OPEN_WITHDRAWAL_STATES, IdentityDocumentType, WithdrawalGround, WithdrawalState
 from .branches import Branch
 from .guards import ServiceWrittenQuerySet, guard_service_written
 from .numbers import MobileNumber

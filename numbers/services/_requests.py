@@ -13,25 +13,10 @@ from django.utils import timezone
 from backoffice.history import stamp_change
 from sms.choices import SmsPurpose
 
-from ..choices import (
-    OPEN_TRANSFER_STATES,
-    ConsentMethod,
-    ConsentParty,
-    TransferState,
-)
-from ..models import (
-    MobileNumber,
-    Subscriber,
-    TransferConsent,
-    TransferLock,
-    TransferRequest,
-    service_write_scope,
-)
+from ..choices import OPEN_TRANSFER_STATES, ConsentMethod, ConsentParty, TransferState
+from ..models import MobileNumber, Subscriber, TransferConsent, TransferLock, TransferRequest, service_write_scope
 from ..msisdn import format_msisdn
-from ._shared import (
-    require_branch_perm,
-    tell_subscriber,
-)
+from ._shared import require_branch_perm, tell_subscriber
 
 
 def locked_request(request: TransferRequest) -> TransferRequest:

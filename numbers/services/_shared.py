@@ -15,11 +15,7 @@ from backoffice.history import stamp_change
 from sms.services import sms_send
 from staff.selectors import has_branch_perm, is_working
 
-from ..models import (
-    Holding,
-    MobileNumber,
-    Subscriber,
-)
+from ..models import Holding, MobileNumber, Subscriber
 
 
 def require_working(actor) -> None:

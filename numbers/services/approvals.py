@@ -23,11 +23,7 @@ from ..choices import (
     NumberStatus,
     TransferState,
 )
-from ..models import (
-    MobileNumber,
-    TransferRequest,
-    service_write_scope,
-)
+from ..models import MobileNumber, TransferRequest, service_write_scope
 from ..msisdn import format_msisdn
 from ..selectors import cooling_off_ends, transfer_risk_flags_now
 from ._requests import (

@@ -14,11 +14,7 @@ from audit.context import audited
 from backoffice.history import require_reason, stamp_change
 from sms.choices import SmsPurpose
 
-from ..choices import (
-    OPEN_TRANSFER_STATES,
-    ConsentMethod,
-    ConsentParty,
-)
+from ..choices import OPEN_TRANSFER_STATES, ConsentMethod, ConsentParty
 from ..identity import document_matches
 from ..models import (
     TransferConsent,
@@ -30,14 +26,7 @@ from ..models import (
 )
 from ..msisdn import format_msisdn
 from ..selectors import cooling_off_ends
-from ._requests import (
-    check_consent_capture,
-    consent_lapses_at,
-    locked_request,
-    require_open,
-    save_consent,
-    sync_state,
-)
+from ._requests import check_consent_capture, consent_lapses_at, locked_request, require_open, save_consent, sync_state
 from ._shared import (
     PHOTO_KINDS,
     SIGNED_FORM_SIGNATURES,

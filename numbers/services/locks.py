@@ -14,13 +14,7 @@ from sms.choices import SmsPurpose
 from sms.services import sms_send
 
 from ..identity import document_matches
-from ..models import (
-    MobileNumber,
-    TransferLock,
-    mask_document_number,
-    normalize_document_number,
-    service_write_scope,
-)
+from ..models import MobileNumber, TransferLock, mask_document_number, normalize_document_number, service_write_scope
 from ..msisdn import format_msisdn
 from ._requests import active_lock
 from ._shared import require_branch_perm

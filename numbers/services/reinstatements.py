@@ -12,26 +12,10 @@ from audit.context import audited
 from backoffice.history import require_reason, stamp_change
 from sms.choices import SmsPurpose
 
-from ..choices import (
-    DOCUMENT_GROUNDS,
-    HoldingStartReason,
-    NumberStatus,
-    WithdrawalState,
-)
-from ..models import (
-    Holding,
-    MobileNumber,
-    Subscriber,
-    WithdrawalRequest,
-    service_write_scope,
-)
+from ..choices import DOCUMENT_GROUNDS, HoldingStartReason, NumberStatus, WithdrawalState
+from ..models import Holding, MobileNumber, Subscriber, WithdrawalRequest, service_write_scope
 from ..msisdn import format_msisdn
-from ._shared import (
-    assert_ledger_matches,
-    require_branch_perm,
-    start_holding,
-    tell_subscriber,
-)
+from ._shared import assert_ledger_matches, require_branch_perm, start_holding, tell_subscriber
 
 # A held number may be withdrawn by hand from these states; a blocked one is frozen
 # by its complaint and leaves that state only through the complaint.

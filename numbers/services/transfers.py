@@ -36,22 +36,9 @@ from backoffice.history import require_reason, stamp_change
 from sms.choices import SmsPurpose
 from sms.services import SECRET_SLOT, sms_send
 
-from ..choices import (
-    OPEN_TRANSFER_STATES,
-    ConsentMethod,
-    ConsentParty,
-    NumberStatus,
-    TransferState,
-)
+from ..choices import OPEN_TRANSFER_STATES, ConsentMethod, ConsentParty, NumberStatus, TransferState
 from ..codes import code_matches, new_code
-from ..models import (
-    ConsentCode,
-    MobileNumber,
-    Subscriber,
-    TransferConsent,
-    TransferRequest,
-    service_write_scope,
-)
+from ..models import ConsentCode, MobileNumber, Subscriber, TransferConsent, TransferRequest, service_write_scope
 from ..msisdn import format_msisdn
 from ._requests import (
     active_lock,
@@ -63,10 +50,7 @@ from ._requests import (
     save_consent,
     sync_state,
 )
-from ._shared import (
-    require_branch_perm,
-    tell_subscriber,
-)
+from ._shared import require_branch_perm, tell_subscriber
 
 
 @audited

@@ -20,12 +20,7 @@ from staff.selectors import branch_scope, has_branch_perm
 
 from .. import selectors
 from ..choices import OPEN_TRANSFER_STATES, ConsentParty
-from ..forms import (
-    ConsentCodeVerifyForm,
-    ConsentInPersonForm,
-    ConsentSignedFormForm,
-    TransferReasonForm,
-)
+from ..forms import ConsentCodeVerifyForm, ConsentInPersonForm, ConsentSignedFormForm, TransferReasonForm
 from ..models import TransferRequest
 
 PER_PAGE = 50

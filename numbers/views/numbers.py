@@ -17,16 +17,8 @@ from staff.selectors import has_branch_perm
 
 from .. import services
 from ..choices import HELD_STATUSES
-from ..forms import (
-    MoveForm,
-    SellForm,
-    TransferLiftForm,
-    TransferLockForm,
-)
-from ..models import (
-    MobileNumber,
-    TransferLock,
-)
+from ..forms import MoveForm, SellForm, TransferLiftForm, TransferLockForm
+from ..models import MobileNumber, TransferLock
 
 
 class NumberScreens:

@@ -11,7 +11,7 @@ from audit.history import AuditedHistoricalRecords
 from backoffice.evidence import UndeletableModel
 
 from ..choices import LIVE_OFFER_STATES, Currency, OfferKind, OfferState, ResponseChannel
-from ..money import OFFER_AMOUNT_CEILING
+from ..money import OFFER_AMOUNT_CEILING, format_money
 from .base import WRITTEN_BY, ComplaintWrittenQuerySet
 from .complaints import Complaint
 
@@ -104,8 +104,6 @@ class CompensationOffer(UndeletableModel):
 
     @property
     def amount_display(self) -> str:
-        from .money import format_money
-
         return format_money(self.amount, self.currency)
 
     @property

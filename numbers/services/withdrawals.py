@@ -9,6 +9,10 @@ row lock, re-checking everything. The number then ages in quarantine, where its 
 holder, and nobody else, can have it back (``number_reinstate``).
 
 Inactivity is not a ground: it is the lifecycle job's business alone.
+
+A little over 500 lines, on purpose: a withdrawal's whole life (asked, the holder's
+code or in-person check, cancelled, approved or rejected) shares its row lock, its
+open-state and blocker checks; split, each half would import the other's privates.
 """
 
 from __future__ import annotations

@@ -1,21 +1,26 @@
-"""What the staff screens (transfers, approvals, complaints) share: the admin's
-look, a row count that ignores annotations, page numbers and dates that cannot
-overflow, and form errors as one message."""
+"""What the staff screens (transfers, approvals, withdrawals, complaints) share: the
+admin's look, the action view (form, service, message, redirect), a row count that
+ignores annotations, page numbers and dates that cannot overflow, and form errors as
+one message."""
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
+from typing import Literal
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from .adminkit import CappedCountPaginator
+from .adminkit import CappedCountPaginator, report_service_error
 
 
 def render_screen(request, template: str, context: dict) -> TemplateResponse:
@@ -102,3 +107,39 @@ def report_form_errors(request, form: forms.Form, what: str) -> None:
         label = form.fields[field].label if field in form.fields else ""
         parts.append(f"{label}: {' '.join(errors)}" if label else " ".join(errors))
     messages.error(request, f"{what}: nothing was recorded. {' '.join(parts)}")
+
+
+def post_action(
+    request,
+    form: forms.Form,
+    perform: Callable[[dict], str],
+    *,
+    what: str,
+    back: str,
+    done: str | None = None,
+    refused: str = "refused, nothing changed",
+    denied: Literal["message", "403"] = "message",
+) -> HttpResponseRedirect:
+    """Every action on a staff screen (a POST to its own URL): validate the form, call
+    one service, say what happened, redirect (post/redirect/get).
+
+    ``perform(cleaned_data)`` calls the service and returns the success message.
+    ``back`` is the URL an invalid form or a refusal returns to; ``done`` the URL a
+    success goes to (``back`` unless given). A ValidationError from the service is a
+    message "<what> <refused>: <why>" and nothing changed.
+
+    ``denied`` is what a PermissionDenied raised by the service becomes, as each app
+    has always answered it: ``"message"`` (complaints, the review) shows it like a
+    refusal, ``"403"`` (transfers, withdrawals) lets it through to the 403 page.
+    """
+    if not form.is_valid():
+        report_form_errors(request, form, what)
+        return redirect(back)
+    refusals = (ValidationError, PermissionDenied) if denied == "message" else (ValidationError,)
+    try:
+        success = perform(form.cleaned_data)
+    except refusals as exc:
+        report_service_error(request, exc, prefix=f"{what} {refused}: ")
+        return redirect(back)
+    messages.success(request, success)
+    return redirect(done or back)

@@ -275,7 +275,7 @@ def test_header_links_to_complaints_on_admin_pages(client, agent_a):
 
 
 def test_queue_pages_keep_the_filters(client, handler_a, branch_a, monkeypatch):
-    monkeypatch.setattr("complaints.views.PER_PAGE", 2)
+    monkeypatch.setattr("complaints.views.queue.PER_PAGE", 2)
     made = [new_complaint(actor=handler_a, complainant=SubscriberFactory(), branch=branch_a) for _ in range(3)]
     client.force_login(handler_a)
     first = client.get(LIST + "?queue=branch&category=billing")

@@ -2,10 +2,14 @@
 the holding ledger, transfer requests, consents and transfer locks.
 
 Inventory and lifecycle moves live in ``inventory``; the dual-consent transfer
-in ``transfers``; withdrawals by hand and the return to the last holder in
-``withdrawals``. Callers import from here.
+in ``transfers`` (requests, one-time codes), ``consents``, ``approvals`` and
+``locks``; withdrawals by hand in ``withdrawals`` and the return to the last holder in
+``reinstatements``. Helpers they share are in ``_shared`` and ``_requests``.
+Callers import from here.
 """
 
+from .approvals import transfer_approval_blockers, transfer_approve, transfer_reject
+from .consents import consent_record_in_person, consent_record_signed_form, consent_revoke, transfer_confirm_consent
 from .disputes import transfer_dispute
 from .identity import (
     identity_export_approve,
@@ -31,25 +35,11 @@ from .inventory import (
     subscriber_holds_a_number,
     subscriber_update,
 )
-from .transfers import (
-    consent_code_send,
-    consent_code_verify,
-    consent_record_in_person,
-    consent_record_signed_form,
-    consent_revoke,
-    transfer_approval_blockers,
-    transfer_approve,
-    transfer_cancel,
-    transfer_confirm_consent,
-    transfer_create,
-    transfer_expire_due,
-    transfer_lock_lift,
-    transfer_lock_place,
-    transfer_reject,
-)
+from .locks import transfer_lock_lift, transfer_lock_place
+from .reinstatements import number_reinstate
+from .transfers import consent_code_send, consent_code_verify, transfer_cancel, transfer_create, transfer_expire_due
 from .withdrawals import (
     holder_cooling_off_ends,
-    number_reinstate,
     withdrawal_approval_blockers,
     withdrawal_approve,
     withdrawal_cancel,

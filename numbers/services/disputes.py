@@ -18,7 +18,7 @@ from backoffice.msisdn import InvalidMsisdn, normalize_msisdn
 from ..choices import OPEN_TRANSFER_STATES, TransferState
 from ..models import TransferDispute, TransferRequest, service_write_scope
 from ..signals import transfer_disputed
-from .transfers import _close, _locked_request
+from ._requests import close_request, locked_request
 
 
 def _holder_channels(request: TransferRequest) -> set[str]:
@@ -39,7 +39,7 @@ def transfer_dispute(*, request: TransferRequest, sender: str, text: str, actor=
     if actor is not None:
         raise PermissionDenied("Only the holder disputes a request, by SMS reply; staff cancel it instead.")
     now = timezone.now()
-    request = _locked_request(request)
+    request = locked_request(request)
     try:
         sender = normalize_msisdn(sender)
     except InvalidMsisdn as exc:
@@ -52,7 +52,9 @@ def transfer_dispute(*, request: TransferRequest, sender: str, text: str, actor=
     if TransferDispute.objects.filter(request=request).exists():
         raise ValidationError(f"{request.reference} was already disputed by the holder.", code="already_disputed")
     if request.state in OPEN_TRANSFER_STATES:
-        _close(request, state=TransferState.CANCELLED, actor=None, reason=f"Disputed by the holder: {reason}", now=now)
+        close_request(
+            request, state=TransferState.CANCELLED, actor=None, reason=f"Disputed by the holder: {reason}", now=now
+        )
     elif request.state != TransferState.EXECUTED:
         raise ValidationError(
             f"{request.reference} is already closed ({request.get_state_display().lower()}): nothing to stop.",

@@ -24,7 +24,7 @@ from backoffice.msisdn import format_msisdn, normalize_msisdn
 from backoffice.spreadsheet import safe_row
 from sms.choices import SmsPurpose
 from sms.services import SECRET_SLOT, sms_send
-from staff.selectors import has_branch_perm, is_working
+from staff.selectors import has_branch_perm
 
 from ..choices import OPEN_SUBSCRIBER_CHANGE_STATES, IdentityDocumentType, IdentityExportState, SubscriberChangeState
 from ..codes import code_matches, new_code
@@ -37,6 +37,7 @@ from ..models import (
     SubscriberChangeRequest,
     service_write_scope,
 )
+from ._shared import require_working
 from .inventory import HOLDER_GUARDED_FIELDS, subscriber_pending_changes
 
 # The Subscriber fields a change request may carry, and where it keeps each new value.
@@ -56,11 +57,6 @@ FIELD_LABELS = {
     "contact_msisdn": "contact number",
     "alternate_msisdn": "alternate contact number",
 }
-
-
-def _require_working(actor) -> None:
-    if not is_working(actor):
-        raise PermissionDenied("This account is not allowed to act: it is inactive or suspended.")
 
 
 CODE_LABEL = "numbers.subscriber_change_code"
@@ -97,7 +93,7 @@ def subscriber_change_request(
     held number are told of the request.
     """
     reason = require_reason(reason)
-    _require_working(actor)
+    require_working(actor)
     if not actor.has_perm("numbers.change_subscriber"):
         raise PermissionDenied("You may not change subscribers.")
     unknown = sorted(set(changes) - HOLDER_GUARDED_FIELDS)
@@ -182,7 +178,7 @@ def subscriber_change_consent(*, change: SubscriberChangeRequest, code: str, act
 
 @audited
 def _subscriber_change_consent(*, change: SubscriberChangeRequest, code: str, actor, reason: str):
-    _require_working(actor)
+    require_working(actor)
     change = _locked(change)
     if not has_branch_perm(actor, "operate_branch", change.branch_id):
         raise PermissionDenied("You have no authority to record consents for this branch.")
@@ -224,7 +220,7 @@ def subscriber_change_approval_blockers(change: SubscriberChangeRequest, actor) 
 def subscriber_change_approve(*, change: SubscriberChangeRequest, actor, reason: str) -> SubscriberChangeRequest:
     """A supervisor of the branch, not the requester and not a superuser alone, applies the change."""
     reason = require_reason(reason)
-    _require_working(actor)
+    require_working(actor)
     change = _locked(change)
     blockers = subscriber_change_approval_blockers(change, actor)
     if blockers:
@@ -257,7 +253,7 @@ def subscriber_change_approve(*, change: SubscriberChangeRequest, actor, reason:
 def subscriber_change_reject(*, change: SubscriberChangeRequest, actor, reason: str) -> SubscriberChangeRequest:
     """A supervisor of the branch rejects, or the requester withdraws; stopping never harms a holder."""
     reason = require_reason(reason)
-    _require_working(actor)
+    require_working(actor)
     change = _locked(change)
     _require_open(change)
     if change.requested_by_id != actor.pk and not has_branch_perm(actor, "supervise_branch", change.branch_id):
@@ -276,7 +272,7 @@ def subscriber_change_reject(*, change: SubscriberChangeRequest, actor, reason: 
 
 
 def _require_export_authority(actor) -> None:
-    _require_working(actor)
+    require_working(actor)
     if not actor.has_perm("numbers.export_identity"):
         raise PermissionDenied("You have no authority over compliance exports of identity documents.")
 

@@ -17,7 +17,6 @@ from django.utils import timezone
 from audit.context import audited
 from backoffice.history import require_reason, stamp_change
 from backoffice.msisdn import normalize_msisdn
-from staff.selectors import has_branch_perm, is_working
 
 from .. import registry
 from ..choices import (
@@ -35,18 +34,8 @@ from ..exceptions import HolderChangeRefused, IllegalMove
 from ..identity import document_hash, identity_fields, normalize_document_number
 from ..lifecycle import policy
 from ..models import Branch, Holding, MobileNumber, Subscriber, service_write_scope
-
-
-def _require_working(actor) -> None:
-    if not is_working(actor):
-        raise PermissionDenied("This account is not allowed to act: it is inactive or suspended.")
-
-
-def _require_branch_perm(actor, perms: tuple[str, ...], branch_id: int, what: str) -> None:
-    _require_working(actor)
-    if not any(has_branch_perm(actor, perm, branch_id) for perm in perms):
-        raise PermissionDenied(f"You have no authority to {what} for this branch.")
-
+from ._shared import assert_ledger_matches, end_holding, require_branch_perm, require_working, start_holding
+from .transfers import close_open_transfers
 
 # --- Inventory ----------------------------------------------------------------
 
@@ -55,10 +44,10 @@ def _require_branch_perm(actor, perms: tuple[str, ...], branch_id: int, what: st
 def number_create(*, msisdn: str, branch: Branch, actor, reason: str) -> MobileNumber:
     """Bring a number into the inventory, available and unheld."""
     reason = require_reason(reason)
-    _require_working(actor)
+    require_working(actor)
     if not actor.has_perm("numbers.add_mobilenumber"):
         raise PermissionDenied("You may not add numbers to the inventory.")
-    _require_branch_perm(actor, ("operate_branch",), branch.pk, "add numbers")
+    require_branch_perm(actor, ("operate_branch",), branch.pk, "add numbers")
     e164 = normalize_msisdn(msisdn)
     if MobileNumber.objects.filter(msisdn=e164).exists():
         raise ValidationError("%(msisdn)s is already in the inventory.", params={"msisdn": e164}, code="duplicate")
@@ -100,7 +89,7 @@ def number_transition(
     from_status = current.status
     if to_status not in NumberStatus.values:
         raise IllegalMove("'%(to)s' is not a number status.", params={"to": to_status}, code="unknown_status")
-    _require_branch_perm(
+    require_branch_perm(
         actor, move_permissions(from_status, to_status), current.branch_id, f"move numbers to {to_status}"
     )
     if subscriber is not None and from_status in HELD_STATUSES:
@@ -154,7 +143,7 @@ def apply_move(
     is_withdrawal = from_status in HELD_STATUSES and to_status not in HELD_STATUSES
     with service_write_scope():
         if is_sale:
-            _start_holding(
+            start_holding(
                 current,
                 subscriber,
                 start_reason=HoldingStartReason.SALE,
@@ -164,11 +153,9 @@ def apply_move(
                 now=now,
             )
         if is_withdrawal or to_status == NumberStatus.BLOCKED:
-            from .transfers import close_open_transfers
-
             close_open_transfers(number=current, actor=actor, reason=reason, now=now, withdrawn=is_withdrawal)
         if is_withdrawal:
-            _end_holding(
+            end_holding(
                 current, end_reason=HoldingEndReason.WITHDRAWAL, actor=actor, note=reason, reason=reason, now=now
             )
             current.holder = None
@@ -177,49 +164,8 @@ def apply_move(
         current.status_changed_at = now
         stamp_change(current, actor=actor, reason=reason)
         current.save()
-    _assert_ledger_matches(current)
+    assert_ledger_matches(current)
     return current
-
-
-def _end_holding(number: MobileNumber, *, end_reason: str, actor, note: str, reason: str, now: datetime) -> Holding:
-    """Close the number's open holding; the row stays in the ledger."""
-    holding = Holding.objects.select_for_update().get(number=number, ended_at__isnull=True)
-    holding.ended_at = now
-    holding.end_reason = end_reason
-    holding.ended_by = actor
-    holding.end_note = note
-    stamp_change(holding, actor=actor, reason=reason)
-    holding.save()
-    return holding
-
-
-def _start_holding(
-    number: MobileNumber,
-    subscriber: Subscriber,
-    *,
-    start_reason: str,
-    actor,
-    note: str,
-    reason: str,
-    now: datetime,
-    **link,
-) -> Holding:
-    """Open a holding and make its subscriber the holder; their 90 days start now."""
-    holding = Holding(
-        number=number,
-        subscriber=subscriber,
-        started_at=now,
-        start_reason=start_reason,
-        started_by=actor,
-        start_note=note,
-        **link,
-    )
-    stamp_change(holding, actor=actor, reason=reason)
-    holding.save()
-    number.holder = subscriber
-    number.activated_at = now
-    number.last_topup_at = now
-    return holding
 
 
 def _refuse_while_emergency_block(number: MobileNumber) -> None:
@@ -249,13 +195,6 @@ def _refuse_during_quarantine(number: MobileNumber, now: datetime) -> None:
             params={"msisdn": number.msisdn, "until": timezone.localtime(until).strftime("%d %b %Y"), "days": days},
             code="quarantine",
         )
-
-
-def _assert_ledger_matches(number: MobileNumber) -> None:
-    """The holder is always the subscriber of the one open holding (or nobody)."""
-    open_holder = Holding.objects.open().filter(number=number).values_list("subscriber_id", flat=True).first()
-    if open_holder != number.holder_id:
-        raise IntegrityError(f"Ledger mismatch for {number.msisdn}: holder {number.holder_id}, open {open_holder}.")
 
 
 def number_sell(*, number: MobileNumber, subscriber: Subscriber, actor, reason: str) -> MobileNumber:
@@ -296,7 +235,7 @@ def number_restore(*, number: MobileNumber, to_subscriber: Subscriber, actor, re
     reason = require_reason(reason)
     now = timezone.now()
     current = MobileNumber.objects.select_for_update().get(pk=number.pk)
-    _require_branch_perm(actor, ("supervise_branch",), current.branch_id, "restore numbers")
+    require_branch_perm(actor, ("supervise_branch",), current.branch_id, "restore numbers")
     if current.status != NumberStatus.BLOCKED:
         raise IllegalMove(
             "%(msisdn)s must be blocked before it is restored.", params={"msisdn": current.msisdn}, code="not_blocked"
@@ -306,8 +245,8 @@ def number_restore(*, number: MobileNumber, to_subscriber: Subscriber, actor, re
     require_previous_holder(current, to_subscriber)
     note = f"{grounds}: {reason}"
     with service_write_scope():
-        _end_holding(current, end_reason=HoldingEndReason.RESTORATION, actor=actor, note=note, reason=reason, now=now)
-        new = _start_holding(
+        end_holding(current, end_reason=HoldingEndReason.RESTORATION, actor=actor, note=note, reason=reason, now=now)
+        new = start_holding(
             current,
             to_subscriber,
             start_reason=HoldingStartReason.RESTORATION,
@@ -318,7 +257,7 @@ def number_restore(*, number: MobileNumber, to_subscriber: Subscriber, actor, re
         )
         stamp_change(current, actor=actor, reason=f"Restored to rightful holder ({grounds}): {reason}")
         current.save()
-    _assert_ledger_matches(current)
+    assert_ledger_matches(current)
     return new
 
 
@@ -327,7 +266,7 @@ def number_record_topup(*, number: MobileNumber, actor, reason: str, at: datetim
     """A top-up or payment restarts the 90-day inactivity period."""
     reason = require_reason(reason)
     current = MobileNumber.objects.select_for_update().get(pk=number.pk)
-    _require_branch_perm(actor, ("operate_branch",), current.branch_id, "record top-ups")
+    require_branch_perm(actor, ("operate_branch",), current.branch_id, "record top-ups")
     if current.status not in HELD_STATUSES:
         raise ValidationError(
             "%(msisdn)s is %(status)s: only a held number is topped up.",
@@ -356,7 +295,7 @@ def subscriber_create(
 ) -> Subscriber:
     """Register a customer; the document number is kept hashed, by its last characters and sealed."""
     reason = require_reason(reason)
-    _require_working(actor)
+    require_working(actor)
     if not actor.has_perm("numbers.add_subscriber"):
         raise PermissionDenied("You may not register subscribers.")
     if id_document_type not in IdentityDocumentType.values:
@@ -428,7 +367,7 @@ def subscriber_update(*, subscriber: Subscriber, actor, reason: str, **changes) 
     their consent is asked: those change only by ``subscriber_change_request``.
     """
     reason = require_reason(reason)
-    _require_working(actor)
+    require_working(actor)
     if not actor.has_perm("numbers.change_subscriber"):
         raise PermissionDenied("You may not change subscribers.")
     unknown = sorted(set(changes) - set(SUBSCRIBER_EDITABLE_FIELDS))
@@ -436,7 +375,7 @@ def subscriber_update(*, subscriber: Subscriber, actor, reason: str, **changes) 
         raise ValidationError("These fields cannot be changed here: %(f)s.", params={"f": ", ".join(unknown)})
     current = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
     if current.registered_branch_id is not None:
-        _require_branch_perm(actor, ("operate_branch",), current.registered_branch_id, "change this subscriber")
+        require_branch_perm(actor, ("operate_branch",), current.registered_branch_id, "change this subscriber")
     if changes.get("id_document_type", current.id_document_type) not in IdentityDocumentType.values:
         raise ValidationError("Choose a known identity document type.", code="document_type")
     changes = subscriber_pending_changes(current, changes)
@@ -451,7 +390,7 @@ def subscriber_update(*, subscriber: Subscriber, actor, reason: str, **changes) 
         )
     if {"id_document_type", "id_document_hash"}.intersection(changes):
         # Rewriting who a subscriber is would be a takeover by the back door.
-        _require_branch_perm(actor, ("supervise_branch",), current.registered_branch_id, "change an identity document")
+        require_branch_perm(actor, ("supervise_branch",), current.registered_branch_id, "change an identity document")
         if (
             Subscriber.objects.filter(
                 id_document_type=changes.get("id_document_type", current.id_document_type),

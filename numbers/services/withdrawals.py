@@ -1,4 +1,4 @@
-"""Withdrawing a held number by hand, and giving it back to its last holder.
+"""Withdrawing a held number by hand (giving it back to its last holder is in reinstatements.py).
 
 No employee moves a held number out of its holder's hands with a status change:
 ``number_transition`` refuses it for everyone. A withdrawal is a request on a ground
@@ -9,6 +9,10 @@ row lock, re-checking everything. The number then ages in quarantine, where its 
 holder, and nobody else, can have it back (``number_reinstate``).
 
 Inactivity is not a ground: it is the lifecycle job's business alone.
+
+A little over 500 lines, on purpose: a withdrawal's whole life (asked, the holder's
+code or in-person check, cancelled, approved or rejected) shares its row lock, its
+open-state and blocker checks; split, each half would import the other's privates.
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ from ..choices import (
     DOCUMENT_GROUNDS,
     OPEN_TRANSFER_STATES,
     OPEN_WITHDRAWAL_STATES,
-    HoldingStartReason,
     NumberStatus,
     WithdrawalGround,
     WithdrawalState,
@@ -43,17 +46,23 @@ from ..codes import code_matches, new_code
 from ..identity import document_matches, normalize_document_number
 from ..lifecycle import policy
 from ..models import (
-    Holding,
     MobileNumber,
-    Subscriber,
     TransferLock,
     TransferRequest,
     WithdrawalRequest,
     mask_document_number,
     service_write_scope,
 )
-from .inventory import _assert_ledger_matches, _require_branch_perm, _require_working, _start_holding, apply_move
-from .transfers import PHOTO_KINDS, SIGNED_FORM_SIGNATURES, _check_upload, _tell_subscriber, _upload_kind
+from ._shared import (
+    PHOTO_KINDS,
+    SIGNED_FORM_SIGNATURES,
+    check_upload,
+    require_branch_perm,
+    require_working,
+    tell_subscriber,
+    upload_kind,
+)
+from .inventory import apply_move
 
 # A held number may be withdrawn by hand from these states; a blocked one is frozen
 # by its complaint and leaves that state only through the complaint.
@@ -102,7 +111,7 @@ CODE_LABEL = "numbers.withdrawal_code"
 
 def _notify(request: WithdrawalRequest, body: str) -> None:
     """To the number itself and to the holder's contact number."""
-    _tell_subscriber(request.holder, via_number=request.number.msisdn, purpose=SmsPurpose.WITHDRAWAL, body=body)
+    tell_subscriber(request.holder, via_number=request.number.msisdn, purpose=SmsPurpose.WITHDRAWAL, body=body)
 
 
 # --- Requests -------------------------------------------------------------------
@@ -116,7 +125,7 @@ def withdrawal_request(
     reason = require_reason(reason)
     now = timezone.now()
     current = MobileNumber.objects.select_for_update(of=("self",)).select_related("holder").get(pk=number.pk)
-    _require_branch_perm(actor, ("operate_branch", "supervise_branch"), current.branch_id, "request withdrawals")
+    require_branch_perm(actor, ("operate_branch", "supervise_branch"), current.branch_id, "request withdrawals")
     if ground not in WithdrawalGround.values:
         raise ValidationError(
             "Choose the ground of the withdrawal from the list (the holder's request, a legal or fraud order, "
@@ -134,9 +143,9 @@ def withdrawal_request(
             code="already_open",
         )
     if ground in DOCUMENT_GROUNDS:
-        _check_upload(document, what="document", kinds=SIGNED_FORM_SIGNATURES, described="a PDF, JPEG or PNG scan")
+        check_upload(document, what="document", kinds=SIGNED_FORM_SIGNATURES, described="a PDF, JPEG or PNG scan")
         # A random name: the uploader's file name may itself carry personal data.
-        document.name = f"{uuid.uuid4().hex}.{_upload_kind(document)}"
+        document.name = f"{uuid.uuid4().hex}.{upload_kind(document)}"
     elif document:
         raise ValidationError("Only an order or a death is withdrawn on a document.", code="document_not_needed")
     request = WithdrawalRequest(
@@ -180,7 +189,7 @@ def withdrawal_send_code(*, request: WithdrawalRequest, actor, reason: str) -> W
     reason = require_reason(reason)
     now = timezone.now()
     request = _locked_request(request)
-    _require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "send withdrawal codes")
+    require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "send withdrawal codes")
     _require_consent_pending(request)
     number = request.number
     if number.status not in WITHDRAWABLE_STATUSES or number.holder_id != request.holder_id:
@@ -266,7 +275,7 @@ def withdrawal_record_holder_in_person(
     reason = require_reason(reason)
     now = timezone.now()
     request = _locked_request(request)
-    _require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "record holder consents")
+    require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "record holder consents")
     _require_consent_pending(request)
     _require_holder_still_holds(request)
     if request.holder_checked_at is not None:
@@ -284,11 +293,9 @@ def withdrawal_record_holder_in_person(
             params={"name": request.holder.full_name},
             code="document_mismatch",
         )
-    _check_upload(
-        document_photo, what="photo of the document shown", kinds=PHOTO_KINDS, described="a JPEG or PNG image"
-    )
+    check_upload(document_photo, what="photo of the document shown", kinds=PHOTO_KINDS, described="a JPEG or PNG image")
     # A random name: the uploader's file name may itself carry personal data.
-    document_photo.name = f"{uuid.uuid4().hex}.{_upload_kind(document_photo, PHOTO_KINDS)}"
+    document_photo.name = f"{uuid.uuid4().hex}.{upload_kind(document_photo, PHOTO_KINDS)}"
     request.holder_check_document_type = document_type
     request.holder_check_document_reference = mask_document_number(shown)
     request.holder_check_photo = document_photo
@@ -308,7 +315,7 @@ def withdrawal_confirm_holder_check(*, request: WithdrawalRequest, actor, reason
     reason = require_reason(reason)
     now = timezone.now()
     request = _locked_request(request)
-    _require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "confirm holder consents")
+    require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "confirm holder consents")
     if actor.is_superuser:
         raise PermissionDenied(
             "Superuser accounts do not confirm consents: the confirmation is a named colleague's accountable duty."
@@ -363,7 +370,7 @@ def withdrawal_confirm_code(*, request: WithdrawalRequest, code: str, actor, rea
 def _withdrawal_code_check(*, request: WithdrawalRequest, code: str, actor, reason: str):
     now = timezone.now()
     request = _locked_request(request)
-    _require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "confirm withdrawal codes")
+    require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "confirm withdrawal codes")
     _require_consent_pending(request)
     if not request.code_hash:
         raise ValidationError("No code is waiting for %(ref)s; send one first.", params={"ref": request.reference})
@@ -397,7 +404,7 @@ def withdrawal_cancel(*, request: WithdrawalRequest, actor, reason: str) -> With
     reason = require_reason(reason)
     now = timezone.now()
     request = _locked_request(request)
-    _require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "cancel withdrawals")
+    require_branch_perm(actor, ("operate_branch", "supervise_branch"), request.branch_id, "cancel withdrawals")
     _require_open(request)
     request.state = WithdrawalState.CANCELLED
     request.closed_by = actor
@@ -462,7 +469,7 @@ def withdrawal_approve(*, request: WithdrawalRequest, actor, reason: str) -> Wit
     quarantine (withdrawn, then aging, as the lifecycle job does) and tell the holder."""
     reason = require_reason(reason)
     now = timezone.now()
-    _require_working(actor)
+    require_working(actor)
     # The number first, then the request: the same order as withdrawal_request.
     number = MobileNumber.objects.select_for_update().get(pk=request.number_id)
     request = _locked_request(request)
@@ -507,7 +514,7 @@ def withdrawal_reject(*, request: WithdrawalRequest, actor, reason: str) -> With
     reason = require_reason(reason)
     now = timezone.now()
     request = _locked_request(request)
-    _require_branch_perm(actor, ("supervise_branch",), request.branch_id, "reject withdrawals")
+    require_branch_perm(actor, ("supervise_branch",), request.branch_id, "reject withdrawals")
     _require_open(request)
     if request.requested_by_id == actor.pk:
         raise ValidationError(
@@ -526,75 +533,3 @@ def withdrawal_reject(*, request: WithdrawalRequest, actor, reason: str) -> With
         "Your number stays with you.",
     )
     return request
-
-
-# --- Back to the last holder during quarantine ------------------------------------
-
-
-def _last_holding(number: MobileNumber) -> Holding | None:
-    """The ledger's most recent holding of ``number`` (closed, while it is out of service)."""
-    return Holding.objects.filter(number=number).order_by("-started_at", "-id").select_related("subscriber").first()
-
-
-def _withdrawn_on_document(number: MobileNumber, since: datetime) -> WithdrawalRequest | None:
-    """The approved order or death that ended the last holding, if that is how it ended."""
-    return (
-        WithdrawalRequest.objects.filter(
-            number=number, state=WithdrawalState.EXECUTED, ground__in=DOCUMENT_GROUNDS, decided_at__gte=since
-        )
-        .order_by("-decided_at")
-        .first()
-    )
-
-
-@audited
-def number_reinstate(*, number: MobileNumber, subscriber: Subscriber, actor, reason: str) -> Holding:
-    """Give a withdrawn or aging number back to its last holder: a new holding opens
-    for them, the number is active again. Nobody else can have it during quarantine."""
-    reason = require_reason(reason)
-    now = timezone.now()
-    current = MobileNumber.objects.select_for_update().get(pk=number.pk)
-    _require_branch_perm(actor, ("supervise_branch",), current.branch_id, "give numbers back to their last holder")
-    if current.status not in (NumberStatus.WITHDRAWN, NumberStatus.AGING):
-        raise ValidationError(
-            "%(msisdn)s is %(status)s: only a withdrawn number in quarantine goes back to its last holder.",
-            params={"msisdn": current.msisdn, "status": current.get_status_display().lower()},
-            code="not_in_quarantine",
-        )
-    last = _last_holding(current)
-    if last is None or last.subscriber_id != subscriber.pk:
-        raise ValidationError(
-            "%(name)s is not the last holder of %(msisdn)s: during its quarantine the number goes back only to "
-            "the subscriber who held it last.",
-            params={"name": subscriber.full_name, "msisdn": current.msisdn},
-            code="not_last_holder",
-        )
-    order = _withdrawn_on_document(current, last.started_at)
-    if order is not None:
-        raise ValidationError(
-            "%(msisdn)s was withdrawn on %(ground)s (%(ref)s): it does not go back to that holder by hand.",
-            params={"msisdn": current.msisdn, "ground": order.get_ground_display().lower(), "ref": order.reference},
-            code="withdrawn_on_order",
-        )
-    with service_write_scope():
-        holding = _start_holding(
-            current,
-            subscriber,
-            start_reason=HoldingStartReason.REINSTATEMENT,
-            actor=actor,
-            note=reason,
-            reason=reason,
-            now=now,
-        )
-        current.status = NumberStatus.ACTIVE
-        current.status_changed_at = now
-        stamp_change(current, actor=actor, reason=f"Returned to its last holder during quarantine: {reason}")
-        current.save()
-    _assert_ledger_matches(current)
-    _tell_subscriber(
-        subscriber,
-        via_number=current.msisdn,
-        purpose=SmsPurpose.WITHDRAWAL,
-        body=f"{format_msisdn(current.msisdn)} is yours again. Keep it active with a top-up at least every 90 days.",
-    )
-    return holding

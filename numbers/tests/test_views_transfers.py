@@ -166,7 +166,7 @@ def test_header_links_to_transfers_and_approvals_on_admin_pages(client, agent_a)
 
 
 def test_list_pages_keep_the_filters(client, agent_a, branch_a, monkeypatch):
-    monkeypatch.setattr("numbers.views.PER_PAGE", 2)
+    monkeypatch.setattr("numbers.views.transfers.PER_PAGE", 2)
     made = [transfer_request(actor=agent_a, branch=branch_a) for _ in range(3)]
     client.force_login(agent_a)
     first = client.get(LIST + "?mine=on")

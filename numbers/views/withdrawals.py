@@ -17,24 +17,25 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.signals import record_subscriber_view
-from backoffice.screens import RowPaginator, render_screen, report_form_errors
+from backoffice.screens import RowPaginator, post_action, render_screen
 from staff.reauth import reauth_required
 from staff.selectors import branch_scope, can_review, has_branch_perm
 
-from . import selectors, services
-from .choices import NumberStatus, WithdrawalGround, WithdrawalState
-from .forms_withdrawals import (
+from .. import selectors, services
+from ..choices import NumberStatus, WithdrawalGround, WithdrawalState
+from ..forms_withdrawals import (
     WithdrawalCodeForm,
     WithdrawalCreateForm,
     WithdrawalInPersonForm,
     WithdrawalReasonForm,
     WithdrawalReinstateForm,
 )
-from .models import Subscriber, WithdrawalRequest
+from ..models import Subscriber, WithdrawalRequest
 
 PER_PAGE = 50
 SEND_CODE, CONFIRM_CODE, CANCEL, APPROVE, REJECT = "sendcode", "confirm", "cancel", "approve", "reject"
@@ -61,14 +62,10 @@ def _post_action(
     what: str,
     refused: str = "refused, nothing changed",
 ) -> HttpResponseRedirect:
-    if not form.is_valid():
-        report_form_errors(request, form, what)
-    else:
-        try:
-            messages.success(request, perform(form.cleaned_data))
-        except ValidationError as exc:
-            messages.error(request, f"{what} {refused}: {' '.join(exc.messages)}")
-    return redirect("numbers:withdrawal_detail", pk=withdrawal.pk)
+    """The portal's action view (backoffice.screens.post_action), back to the request's
+    page. PermissionDenied from the service is left to become a 403."""
+    back = reverse("numbers:withdrawal_detail", kwargs={"pk": withdrawal.pk})
+    return post_action(request, form, perform, what=what, back=back, refused=refused, denied="403")
 
 
 @login_required

@@ -1,26 +1,25 @@
-"""Admin screens of a holder's consented detail changes and of the compliance export.
-
-Thin: each screen reads a form and calls one service in numbers.services.identity.
+"""The screens of a holder's consented detail changes and of the compliance export of
+identity documents. They open from the admin pages and keep the admin's URLs (wired by
+SubscriberAdmin, SubscriberChangeRequestAdmin and IdentityExportAdmin in
+numbers/admin/); each reads a form and calls one service in numbers.services.identity.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 
-from backoffice.adminkit import PortalModelAdmin, ReasonForm, report_service_error
+from backoffice.adminkit import ReasonForm, report_service_error
 from staff.reauth import reauth_required
 
-from .admin import EvidenceAdmin
-from .forms import ChangeCodeForm, SubscriberChangeRequestForm
-from .models import IdentityExport, MobileNumber, SubscriberChangeRequest
-from .selectors import subscriber_list
-from .services import identity as identity_services
+from ..forms import ChangeCodeForm, SubscriberChangeRequestForm
+from ..models import IdentityExport, MobileNumber, SubscriberChangeRequest
+from ..selectors import subscriber_list
+from ..services import identity as identity_services
 
 SCREEN = "admin/numbers/identity_screen.html"
 
@@ -84,69 +83,34 @@ def change_request_view(model_admin, request, object_id):
     )
 
 
-@admin.register(SubscriberChangeRequest)
-class SubscriberChangeRequestAdmin(EvidenceAdmin):
-    """Holders' detail changes: asked on the subscriber's page, consented by code, approved by a supervisor."""
+def ask_identity_export(model_admin, request, queryset):
+    """Subscriber list action: ask for a compliance export of the selected subscribers."""
+    form = ReasonForm(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        try:
+            export = identity_services.identity_export_request(
+                subscribers=list(queryset[:500]), actor=request.user, reason=form.cleaned_data["reason"]
+            )
+        except (ValidationError, PermissionDenied) as exc:
+            report_service_error(request, exc, "Refused: ")
+        else:
+            messages.success(request, f"{export} asked: a second employee with the export authority approves it.")
+        return None
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "form": form,
+        "title": "Ask for a compliance export of identity documents",
+        "intro": [f"{queryset.count()} subscriber(s) selected. A second employee approves and downloads it once."],
+        "submit_label": "Ask for the export",
+        "action": "request_identity_export",
+        "selected": queryset.values_list("pk", flat=True),
+    }
+    return TemplateResponse(request, SCREEN, context)
 
-    msisdn_path = "code_sent_to"
-    list_display = ("__str__", "subscriber", "state", "changed_fields", "requested_by", "requested_at", "decided_by")
-    list_select_related = ("subscriber", "requested_by", "decided_by")
-    list_filter = ("state",)
-    ordering = ("-requested_at", "-id")
-    fieldsets = (
-        (None, {"fields": ("subscriber", "branch", "state", "changed_fields")}),
-        (
-            "New details",
-            {
-                "fields": (
-                    "new_full_name",
-                    "new_document_type",
-                    "new_masked_document",
-                    "new_contact_msisdn",
-                    "new_alternate_msisdn",
-                )
-            },
-        ),
-        ("Holder's consent", {"fields": ("code_sent_to", "code_attempts", "consented_at")}),
-        ("Asked", {"fields": ("requested_by", "requested_at", "request_reason")}),
-        ("Decided", {"fields": ("decided_by", "decided_at", "decision_reason")}),
-    )
 
-    @admin.display(description="new identity document")
-    def new_masked_document(self, obj):
-        return obj.new_masked_document
-
-    def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
-        return [
-            path(
-                "<path:object_id>/consent/",
-                self.admin_site.admin_view(self.consent_view),
-                name="{}_{}_consent".format(*info),
-            ),
-            path(
-                "<path:object_id>/approve/",
-                self.admin_site.admin_view(self.approve_view),
-                name="{}_{}_approve".format(*info),
-            ),
-            path(
-                "<path:object_id>/reject/",
-                self.admin_site.admin_view(self.reject_view),
-                name="{}_{}_reject".format(*info),
-            ),
-        ] + super().get_urls()
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = extra_context or {}
-        change = self.get_object(request, object_id)
-        if change is not None and change.is_open:
-            base = f"admin:{self.opts.app_label}_{self.opts.model_name}"
-            extra_context["identity_actions"] = [
-                (reverse(f"{base}_consent", args=[change.pk]), "Enter the holder's code"),
-                (reverse(f"{base}_approve", args=[change.pk]), "Approve"),
-                (reverse(f"{base}_reject", args=[change.pk]), "Reject or withdraw"),
-            ]
-        return super().change_view(request, object_id, form_url, extra_context)
+class ChangeRequestScreens:
+    """Mixed into SubscriberChangeRequestAdmin: the holder's code, the approval, the rejection."""
 
     def _change_or_404(self, request, object_id) -> SubscriberChangeRequest:
         change = get_object_or_404(self.get_queryset(request), pk=object_id)
@@ -213,48 +177,8 @@ class SubscriberChangeRequestAdmin(EvidenceAdmin):
         )
 
 
-@admin.register(IdentityExport)
-class IdentityExportAdmin(PortalModelAdmin):
-    """Compliance exports of identity documents: asked from the subscriber list, approved here."""
-
-    list_display = ("__str__", "state", "requested_by", "requested_at", "approved_by", "approved_at")
-    list_select_related = ("requested_by", "approved_by")
-    list_filter = ("state",)
-    ordering = ("-requested_at", "-id")
-    fields = (
-        "state",
-        "subscribers",
-        "requested_by",
-        "requested_at",
-        "request_reason",
-        "approved_by",
-        "approved_at",
-        "approve_reason",
-    )
-    readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
-        return [
-            path(
-                "<path:object_id>/approve/",
-                self.admin_site.admin_view(self.approve_view),
-                name="{}_{}_approve".format(*info),
-            ),
-        ] + super().get_urls()
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = extra_context or {}
-        extra_context["identity_actions"] = [
-            (reverse("admin:numbers_identityexport_approve", args=[object_id]), "Approve and download once")
-        ]
-        return super().change_view(request, object_id, form_url, extra_context)
+class IdentityExportScreens:
+    """Mixed into IdentityExportAdmin: the approval, which delivers the file once."""
 
     @method_decorator(reauth_required)
     def approve_view(self, request, object_id):
@@ -286,29 +210,3 @@ class IdentityExportAdmin(PortalModelAdmin):
             ],
             submit="Approve and download",
         )
-
-
-def ask_identity_export(model_admin, request, queryset):
-    """Subscriber list action: ask for a compliance export of the selected subscribers."""
-    form = ReasonForm(request.POST if "apply" in request.POST else None)
-    if "apply" in request.POST and form.is_valid():
-        try:
-            export = identity_services.identity_export_request(
-                subscribers=list(queryset[:500]), actor=request.user, reason=form.cleaned_data["reason"]
-            )
-        except (ValidationError, PermissionDenied) as exc:
-            report_service_error(request, exc, "Refused: ")
-        else:
-            messages.success(request, f"{export} asked: a second employee with the export authority approves it.")
-        return None
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.opts,
-        "form": form,
-        "title": "Ask for a compliance export of identity documents",
-        "intro": [f"{queryset.count()} subscriber(s) selected. A second employee approves and downloads it once."],
-        "submit_label": "Ask for the export",
-        "action": "request_identity_export",
-        "selected": queryset.values_list("pk", flat=True),
-    }
-    return TemplateResponse(request, SCREEN, context)

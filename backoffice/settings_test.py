@@ -29,3 +29,10 @@ SECURE_SSL_REDIRECT = False
 SECURE_HSTS_SECONDS = 0
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+
+# pytest-xdist runs the suite in several processes (gw0, gw1, ...) that share one Redis:
+# each sends its tasks to a queue of its own, so a real worker started by one test
+# process never takes (or purges) another's. A worker a test starts inherits the
+# variable and listens on the same queue. Unset outside xdist: Celery's default queue.
+if _xdist_worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    CELERY_TASK_DEFAULT_QUEUE = f"celery-{_xdist_worker}"

@@ -22,8 +22,12 @@ demo: venv
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST)
 
 ## test: set up and run the whole suite (lint, migrations check, pytest incl. browser tests)
+# In parallel (pytest-xdist: one process per core, PYTEST_WORKERS=0 for one process),
+# in random order (pytest-randomly: the seed is printed; -p no:randomly for file
+# order), then the ten slowest tests.
+PYTEST_WORKERS ?= auto
 test: venv browser lint migrations-check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=10 $(PYTEST_ARGS)
 
 # lint-imports: the floors of the apps (.importlinter); scripts/lint-imports says why not the bare command.
 lint: venv

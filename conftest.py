@@ -10,12 +10,44 @@ from __future__ import annotations
 
 import os
 import shutil
+from io import StringIO
 
 import pytest
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def pytest_configure(config):
+    _sqlite_migrations_skip_trigger_state()
+
+
+def _sqlite_migrations_skip_trigger_state() -> None:
+    """On SQLite, django-pgtrigger's AddTrigger/RemoveTrigger write nothing to the
+    database, yet each re-renders its model and the models around it in the migration
+    state: about half of the ~80 s of CPU that migrating the test database takes (and
+    each migration test that goes back and forth). Here they only record the trigger in
+    the model's state, which is all a later operation reads on SQLite (the rendered
+    model picks it up on its next reload). PostgreSQL keeps pgtrigger's own: its schema
+    editor reads the triggers of the rendered model."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        return
+    from pgtrigger import migrations
+
+    def add_trigger_state(self, app_label, state):
+        model_state = state.models[app_label, self.model_name_lower]
+        model_state.options["triggers"] = [*model_state.options.get("triggers", []), self.trigger]
+
+    def remove_trigger_state(self, app_label, state):
+        model_state = state.models[app_label, self.model_name_lower]
+        triggers = model_state.options.get("triggers", [])
+        model_state.options["triggers"] = [trigger for trigger in triggers if trigger.name != self.name]
+
+    migrations.AddTrigger.state_forwards = add_trigger_state
+    migrations.RemoveTrigger.state_forwards = remove_trigger_state
 
 
 def _flag(name: str) -> bool:
@@ -26,7 +58,15 @@ def _database_is_postgresql() -> bool:
     return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
+    """Services gate tests (below); the demo's readers go last (``_demo_last``).
+    Runs after pytest-django's grouping and pytest-randomly's shuffle."""
+    _gate_services(config, items)
+    _demo_last(items)
+
+
+def _gate_services(config, items) -> None:
     require = _flag("REQUIRE_SERVICES")
     available = {"postgresql": _database_is_postgresql(), "redis": bool(os.environ.get("CELERY_BROKER_URL"))}
     keep, drop = [], []
@@ -121,11 +161,14 @@ def _force_login_passes_second_factor():
 def _fast_password_hashing(settings):
     """Every persona hashes a password; PBKDF2 costs ~0.3 s a user and no test here
     is about hashing strength (login and check_password work the same with MD5)."""
-    settings.PASSWORD_HASHERS = [
-        "django.contrib.auth.hashers.MD5PasswordHasher",
-        # Still verifies hashes made before the switch (module-scoped seeding).
-        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    ]
+    settings.PASSWORD_HASHERS = FAST_PASSWORD_HASHERS
+
+
+FAST_PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    # Still verifies a PBKDF2 hash a test makes on purpose under its own settings.
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
 
 
 def _persona_fixture(username: str):
@@ -207,6 +250,23 @@ def open_request(agent_a, active, newcomer):
     return services.transfer_create(number=active, new_subscriber=newcomer, actor=agent_a, reason="sold to a friend")
 
 
+def _seed_migration_data() -> None:
+    """What the data migrations write (the SLA presets, beat's default schedules),
+    written again where a transactional test's flush emptied it."""
+    import importlib
+
+    from django.apps import apps
+    from django_celery_beat.models import PeriodicTask
+
+    from complaints.models import SlaTable
+
+    if not SlaTable.objects.filter(is_active=True).exists():
+        importlib.import_module("complaints.migrations.0002_sla_presets").seed(apps, None)
+    if not PeriodicTask.objects.exists():
+        for migration in ("0001_default_schedules", "0002_audit_checkpoint_schedule"):
+            importlib.import_module(f"jobs.migrations.{migration}").seed(apps, None)
+
+
 @pytest.fixture
 def sla_presets(db):
     """The SLA presets as migration complaints 0002 seeds them. A transactional test's
@@ -222,6 +282,53 @@ def sla_presets(db):
     if not SlaTable.objects.filter(is_active=True).exists():
         importlib.import_module("complaints.migrations.0002_sla_presets").seed(apps, None)
     return SlaTable.objects.get(is_active=True)
+
+
+# --- The demo, seeded once --------------------------------------------------------
+
+DEMO_SUBSCRIBERS = 20
+
+
+@pytest.fixture(scope="session")
+def seeded_demo(django_db_setup, django_db_blocker):
+    """``seed_demo`` once for the session (once per xdist worker), in a transaction
+    rolled back at its end; each test that asks for it runs in a savepoint of it, so
+    it reads the demo and what it changes goes. Its value is what the command printed.
+
+    The tests that ask for it run last (``pytest_collection_modifyitems`` below): a
+    test running after them would otherwise find the demo there. By then a
+    transactional test's flush may have emptied the data migrations' rows: they are
+    put back first, as ``migrate`` leaves them for ``make demo``."""
+    from django.core.management import call_command
+    from django.db import transaction
+    from django.test.utils import override_settings
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        _seed_migration_data()
+        out = StringIO()
+        with override_settings(DEBUG=True, PASSWORD_HASHERS=FAST_PASSWORD_HASHERS):
+            call_command("seed_demo", subscribers=DEMO_SUBSCRIBERS, stdout=out)
+        yield out.getvalue()
+        transaction.set_rollback(True)
+
+
+def _demo_last(items) -> None:
+    """Tests that read the demo (``seeded_demo``) go last, in the order they had (after
+    pytest-django's grouping and pytest-randomly's shuffle), so the demo's
+    session-long transaction holds no other test. xdist hands each worker its tests
+    in this order, so on each worker too they come last."""
+    demo = [item for item in items if "seeded_demo" in getattr(item, "fixturenames", ())]
+    for item in demo:
+        if {"transactional_db", "live_server"} & set(item.fixturenames) or _is_transactional(item):
+            raise pytest.UsageError(f"{item.nodeid}: a transactional test cannot read the session's demo")
+    if demo:
+        rest = [item for item in items if "seeded_demo" not in getattr(item, "fixturenames", ())]
+        items[:] = rest + demo
+
+
+def _is_transactional(item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    return bool(marker and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")))
 
 
 # --- Jobs and delivery ------------------------------------------------------------

@@ -6,21 +6,19 @@ screen renders a select of more than SELECT_OPTIONS_BOUND rows.
 A model registered later without an entry in BRANCH_PATHS or UNSCOPED fails
 ``test_every_registered_model_has_an_expectation``.
 
-Seeding takes a while, so it runs once for the module inside a transaction that is
-rolled back at the end; each test runs in a savepoint of it.
+The demo is seeded once for the session (conftest's ``seeded_demo``); what this module
+adds to it is added once for the module inside a transaction rolled back at the end;
+each test runs in a savepoint of it.
 """
 
 from __future__ import annotations
 
 import re
-from io import StringIO
 
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import transaction
-from django.test.utils import override_settings
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
@@ -150,8 +148,7 @@ def too_long_selects(html: str) -> list[str]:
 
 
 def seed(branch_a) -> None:
-    with override_settings(DEBUG=True):
-        call_command("seed_demo", subscribers=20, stdout=StringIO())
+    """On the session's demo (conftest's seeded_demo), what it lacks for this module."""
     # More subscribers and accounts than the bound: a select of them would show.
     SubscriberFactory.create_batch(EXTRA_ROWS)
     User = get_user_model()
@@ -177,7 +174,7 @@ def seed(branch_a) -> None:
 
 
 @pytest.fixture(scope="module")
-def seeded(django_db_setup, django_db_blocker):
+def seeded(seeded_demo, django_db_blocker):
     with django_db_blocker.unblock(), transaction.atomic():
         from staff.personas import ensure_branches
 

@@ -2,8 +2,9 @@
 agent_b, on the grounds of the incident's flag, with a note; agent_b left at work;
 idempotent; the audit chain intact afterwards.
 
-Seeding takes seconds, so it runs once for the module inside a transaction that is
-rolled back at the end; each test runs in a savepoint of it.
+Seeding takes seconds, so the demo is seeded once for the session (conftest's
+``seeded_demo``, shared with the other demo readers) inside a transaction rolled back
+at its end; each test runs in a savepoint of it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import transaction
 from django.test.utils import override_settings
 
 from audit.choices import CaseOutcome, CaseState
@@ -52,11 +52,10 @@ def verify() -> str:
 
 
 @pytest.fixture(scope="module")
-def seeded(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock(), transaction.atomic():
-        output = seed()
-        yield {"output": output, "counts": counts()}
-        transaction.set_rollback(True)
+def seeded(seeded_demo, django_db_blocker):
+    """The session's demo (conftest): its output and the counts right after it."""
+    with django_db_blocker.unblock():
+        return {"output": seeded_demo, "counts": counts()}
 
 
 def persona(username: str):
@@ -69,7 +68,7 @@ def demo_case() -> DisciplinaryCase:
 
 
 # --- Without the complaints demo, or with a case already open ---------------------------
-# These run first in the module, before the seeded transaction (module-scoped) begins.
+# These do not read the session's demo (conftest's seeded_demo), whose readers run last.
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@ state, a breached and a due-soon clock, branch B unassigned, the incident from t
 wrongful transfer to the regulator's case, and a restoration and an offer left for
 supervisor_a; built through the services, and idempotent.
 
-Seeding takes seconds, so it runs once for the module inside a transaction that is
-rolled back at the end; each test runs in a savepoint of it.
+Seeding takes seconds, so the demo is seeded once for the session (conftest's
+``seeded_demo``, shared with the other demo readers) inside a transaction rolled back
+at its end; each test runs in a savepoint of it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -69,11 +69,10 @@ def seed(**kwargs) -> str:
 
 
 @pytest.fixture(scope="module")
-def seeded(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock(), transaction.atomic():
-        output = seed()
-        yield {"output": output, "counts": counts()}
-        transaction.set_rollback(True)
+def seeded(seeded_demo, django_db_blocker):
+    """The session's demo (conftest): its output and the counts right after it."""
+    with django_db_blocker.unblock():
+        return {"output": seeded_demo, "counts": counts()}
 
 
 def persona(username: str):

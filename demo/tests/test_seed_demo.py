@@ -1,8 +1,9 @@
 """seed_demo: every persona, numbers in every state, transfer requests for the
 approval queue, idempotent, DEBUG only.
 
-Seeding a thousand numbers takes seconds, so it runs once for the module inside
-a transaction that is rolled back at the end; each test runs in a savepoint of it.
+Seeding takes seconds, so the demo is seeded once for the session (conftest's
+``seeded_demo``, shared with the other demo readers) inside a transaction rolled back
+at its end; each test runs in a savepoint of it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from unittest import mock
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -60,7 +60,7 @@ def counts() -> dict[str, int]:
 
 
 def test_refuses_to_run_with_debug_off(db, settings):
-    """Runs first in the module, on an empty database: nothing may appear."""
+    """On an empty database (the demo's readers run last): nothing may appear."""
     assert counts() == dict.fromkeys(counts(), 0)
     settings.DEBUG = False
     out = StringIO()
@@ -73,14 +73,10 @@ def test_refuses_to_run_with_debug_off(db, settings):
 
 
 @pytest.fixture(scope="module")
-def seeded(django_db_setup, django_db_blocker):
-    """Seed once (DEBUG on); the output and the counts right after it."""
-    with django_db_blocker.unblock(), transaction.atomic():
-        out = StringIO()
-        with override_settings(DEBUG=True):
-            call_command("seed_demo", subscribers=20, stdout=out)
-        yield {"output": out.getvalue(), "counts": counts()}
-        transaction.set_rollback(True)
+def seeded(seeded_demo, django_db_blocker):
+    """The session's demo (conftest): its output and the counts right after it."""
+    with django_db_blocker.unblock():
+        return {"output": seeded_demo, "counts": counts()}
 
 
 def test_creates_every_persona(seeded, db):

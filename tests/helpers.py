@@ -6,12 +6,12 @@ from __future__ import annotations
 import importlib
 import re
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from backoffice.delivery import PENDING_STATUSES
@@ -32,13 +32,35 @@ from sms.services import sms_deliver
 from staff.choices import Role
 from staff.services import employee_create
 from tests.snapshots import number_snapshot
+from tests.writes import surviving_writes
 
 
-def refused(exc_type, action):
-    """Run ``action`` in a savepoint and return the exception it must raise."""
-    with pytest.raises(exc_type) as exc, transaction.atomic():
+def refused(exc_type, action, *, kept=()):
+    """Run ``action``, return the exception it must raise, and fail if a write outlived it.
+
+    No savepoint of the test's own is put around the action: a write a refused
+    service made outside its own transaction stays in the test's transaction, for
+    the "nothing changed" checks that follow to see, and ``tests.writes`` fails the
+    call at once, naming the statement. The refusal's own record (audit.refusals)
+    is no such write, nor are writes to the models in ``kept``: a counted wrong
+    try, which must commit although the call fails.
+
+    An expected database error is the one exception: on PostgreSQL a failed
+    statement aborts the whole transaction unless it is rolled back to a savepoint,
+    so for a ``DatabaseError`` the action runs in one. The check still stands:
+    the savepoint is outside the watch, so a write before the failing statement
+    counts (an action standing for one refused transaction opens it itself).
+    """
+    savepoint = transaction.atomic() if _may_be_database_error(exc_type) else nullcontext()
+    with pytest.raises(exc_type) as exc, savepoint, surviving_writes(kept=kept) as writes:
         action()
+    assert not writes.surviving, "a write outlived the refusal:\n" + "\n".join(map(str, writes.surviving))
     return exc.value
+
+
+def _may_be_database_error(exc_type) -> bool:
+    types = exc_type if isinstance(exc_type, tuple) else (exc_type,)
+    return any(issubclass(kind, DatabaseError) or issubclass(DatabaseError, kind) for kind in types)
 
 
 def transfer_snapshot(number: MobileNumber) -> dict:
@@ -57,11 +79,11 @@ def transfer_snapshot(number: MobileNumber) -> dict:
     }
 
 
-def refused_quietly(capture, exc_type, action):
+def refused_quietly(capture, exc_type, action, *, kept=()):
     """``refused``, and nothing was queued to be sent after commit (no SMS about
     something that did not happen)."""
     with capture(execute=True) as callbacks:
-        error = refused(exc_type, action)
+        error = refused(exc_type, action, kept=kept)
     assert callbacks == []
     return error
 

@@ -1,12 +1,19 @@
 """Helpers shared by the transfer tests: refusals that change nothing, SMS sent
-after commit, a second supervisor, and moving service-written rows in time."""
+after commit, a second supervisor, and moving service-written rows in time.
+
+One time-travel library: time-machine. A test that needs another "now" travels,
+``with time_machine.travel(moment, tick=False):`` for a frozen clock, and never
+patches ``timezone.now`` (a patch misses ``time.time()``, ``datetime.now()`` and
+whoever imported ``now`` by name). A service that takes ``now=`` is simply given it;
+``back_date`` moves rows a service already wrote.
+"""
 
 from __future__ import annotations
 
 import importlib
 import re
 import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -38,29 +45,60 @@ from tests.writes import surviving_writes
 def refused(exc_type, action, *, kept=()):
     """Run ``action``, return the exception it must raise, and fail if a write outlived it.
 
-    No savepoint of the test's own is put around the action: a write a refused
-    service made outside its own transaction stays in the test's transaction, for
-    the "nothing changed" checks that follow to see, and ``tests.writes`` fails the
-    call at once, naming the statement. The refusal's own record (audit.refusals)
-    is no such write, nor are writes to the models in ``kept``: a counted wrong
-    try, which must commit although the call fails.
+    ``tests.writes`` watches the action's SQL and fails the call, naming the
+    statement, when a write survives the refusal: one a refused service made outside
+    its own transaction. The refusal's own record (audit.refusals) is no such write,
+    nor are writes to the models in ``kept``: a counted wrong try, which must commit
+    although the call fails.
 
-    An expected database error is the one exception: on PostgreSQL a failed
-    statement aborts the whole transaction unless it is rolled back to a savepoint,
-    so for a ``DatabaseError`` the action runs in one. The check still stands:
-    the savepoint is outside the watch, so a write before the failing statement
-    counts (an action standing for one refused transaction opens it itself).
+    What the action left also stays in the test's transaction for the "nothing
+    changed" checks that follow: its savepoint is released after the refusal, not
+    rolled back. It is rolled back only when the refusal doomed the transaction,
+    so that the test can go on: a database error (PostgreSQL aborts the whole
+    transaction after a failed statement) or Django's mark for rollback (an
+    exception inside ``atomic(savepoint=False)``, as a guard raising in a related
+    manager's ``add()`` does). The watch is inside the savepoint, so a write before
+    the failing statement still counts (an action that stands for one refused
+    transaction opens it itself).
     """
-    savepoint = transaction.atomic() if _may_be_database_error(exc_type) else nullcontext()
-    with pytest.raises(exc_type) as exc, savepoint, surviving_writes(kept=kept) as writes:
+    with pytest.raises(exc_type) as exc, _kept_unless_doomed(), surviving_writes(kept=kept) as writes:
         action()
     assert not writes.surviving, "a write outlived the refusal:\n" + "\n".join(map(str, writes.surviving))
     return exc.value
 
 
-def _may_be_database_error(exc_type) -> bool:
-    types = exc_type if isinstance(exc_type, tuple) else (exc_type,)
-    return any(issubclass(kind, DatabaseError) or issubclass(DatabaseError, kind) for kind in types)
+@contextmanager
+def _kept_unless_doomed():
+    """A savepoint released even when the block raises, unless the raise doomed the transaction."""
+    if not connection.in_atomic_block:  # a transactional test: nothing to keep or undo
+        yield
+        return
+    sid = connection.savepoint()
+    try:
+        yield
+    except BaseException as error:
+        if connection.needs_rollback or _from_database(error):
+            _undo(sid)
+        else:
+            try:
+                connection.savepoint_commit(sid)
+            except DatabaseError:  # a database error turned into a refusal left the transaction aborted
+                _undo(sid)
+        raise
+    connection.savepoint_commit(sid)
+
+
+def _undo(sid) -> None:
+    connection.needs_rollback = False
+    connection.savepoint_rollback(sid)
+
+
+def _from_database(error: BaseException | None) -> bool:
+    while error is not None:
+        if isinstance(error, DatabaseError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def transfer_snapshot(number: MobileNumber) -> dict:

@@ -3,6 +3,10 @@ the "nothing changed" checks after it; a clean refusal and its own record pass."
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -106,6 +110,17 @@ def test_a_write_before_a_database_refusal_still_fails_refused(branch_a):
     assert name_of(branch_a) != "Renamed before the insert"
 
 
+def test_a_refusal_django_marks_for_rollback_leaves_the_test_usable(branch_a):
+    """A guard raising inside ``atomic(savepoint=False)`` (a related manager's add())."""
+
+    def guarded():
+        with transaction.atomic(savepoint=False):
+            raise ValidationError("Refused by a guard.", code="guarded")
+
+    assert refused(ValidationError, guarded).code == "guarded"
+    assert name_of(branch_a) == branch_a.name
+
+
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_test_transaction_a_committed_write_fails_refused(branch_a):
     assert not connection.in_atomic_block
@@ -114,3 +129,27 @@ def test_outside_a_test_transaction_a_committed_write_fails_refused(branch_a):
     with pytest.raises(AssertionError, match="a write outlived the refusal"):
         refused(ValidationError, lambda: committed_a_step(branch_a))
     assert refused(ValidationError, lambda: careful(branch_a)).code == "careful"
+
+
+CLOCK_PATCH = re.compile(
+    r"""(patch(\.object)?|setattr)\(\s*["']?[\w.]*(timezone|datetime|time)["']?[.,]\s*["']?(now|time|today|utcnow)\b"""
+)
+
+
+def python_files(root: Path):
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".") and name != "node_modules"]
+        yield from (Path(folder) / name for name in files if name.endswith(".py"))
+
+
+@pytest.mark.django_db(False)
+def test_the_clock_moves_only_by_time_machine():
+    """One time-travel library (tests.helpers): no patched clocks."""
+    root = Path(__file__).resolve().parent.parent
+    patched = [
+        f"{path.relative_to(root)}:{number}"
+        for path in python_files(root)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if CLOCK_PATCH.search(line)
+    ]
+    assert patched == [], "travel with time_machine.travel(..., tick=False) instead"

@@ -23,6 +23,7 @@ from functools import partial
 from django.db import connection, transaction
 
 from audit import context
+from audit.models import ChainHead
 
 _WRITE = re.compile(
     r"""^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO|TRUNCATE(?:\s+TABLE)?)
@@ -127,6 +128,15 @@ def _refusals_recorded_on_purpose() -> Iterator[None]:
         context.register_refusal_recorder(recorder)
 
 
+def _tables_of(kept: Iterable[type]) -> frozenset[str]:
+    """The kept models' tables, their history's, and the chain head the history moves."""
+    models = list(kept)
+    models += [model.history.model for model in models if hasattr(model, "history")]
+    if models:
+        models.append(ChainHead)
+    return frozenset(model._meta.db_table for model in models)
+
+
 @contextmanager
 def surviving_writes(*, kept: Iterable[type] = ()) -> Iterator[Ledger]:
     """Watch the block; ``.surviving`` then lists the writes it left behind.
@@ -134,11 +144,9 @@ def surviving_writes(*, kept: Iterable[type] = ()) -> Iterator[Ledger]:
     Inside the test's transaction (the usual case) a write survives unless a savepoint
     opened in the block rolls it back. In a transactional test a write survives when
     it commits: at once in autocommit, or when the block's own transaction commits.
-    ``kept`` names models whose writes may survive on purpose.
+    ``kept`` names models whose writes may survive on purpose (with their history).
     """
-    ledger = Ledger(
-        kept_tables=frozenset(model._meta.db_table for model in kept), in_test_transaction=connection.in_atomic_block
-    )
+    ledger = Ledger(kept_tables=_tables_of(kept), in_test_transaction=connection.in_atomic_block)
 
     def watch(execute, sql, params, many, context_):
         text = sql if isinstance(sql, str) else str(sql)

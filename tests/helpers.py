@@ -1,5 +1,12 @@
 """Helpers shared by the transfer tests: refusals that change nothing, SMS sent
-after commit, a second supervisor, and moving service-written rows in time."""
+after commit, a second supervisor, and moving service-written rows in time.
+
+One time-travel library: time-machine. A test that needs another "now" travels,
+``with time_machine.travel(moment, tick=False):`` for a frozen clock, and never
+patches ``timezone.now`` (a patch misses ``time.time()``, ``datetime.now()`` and
+whoever imported ``now`` by name). A service that takes ``now=`` is simply given it;
+``back_date`` moves rows a service already wrote.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from backoffice.delivery import PENDING_STATUSES
@@ -32,13 +39,66 @@ from sms.services import sms_deliver
 from staff.choices import Role
 from staff.services import employee_create
 from tests.snapshots import number_snapshot
+from tests.writes import surviving_writes
 
 
-def refused(exc_type, action):
-    """Run ``action`` in a savepoint and return the exception it must raise."""
-    with pytest.raises(exc_type) as exc, transaction.atomic():
+def refused(exc_type, action, *, kept=()):
+    """Run ``action``, return the exception it must raise, and fail if a write outlived it.
+
+    ``tests.writes`` watches the action's SQL and fails the call, naming the
+    statement, when a write survives the refusal: one a refused service made outside
+    its own transaction. The refusal's own record (audit.refusals) is no such write,
+    nor are writes to the models in ``kept``: a counted wrong try, which must commit
+    although the call fails.
+
+    What the action left also stays in the test's transaction for the "nothing
+    changed" checks that follow: its savepoint is released after the refusal, not
+    rolled back. It is rolled back only when the refusal doomed the transaction,
+    so that the test can go on: a database error (PostgreSQL aborts the whole
+    transaction after a failed statement) or Django's mark for rollback (an
+    exception inside ``atomic(savepoint=False)``, as a guard raising in a related
+    manager's ``add()`` does). The watch is inside the savepoint, so a write before
+    the failing statement still counts (an action that stands for one refused
+    transaction opens it itself).
+    """
+    with pytest.raises(exc_type) as exc, _kept_unless_doomed(), surviving_writes(kept=kept) as writes:
         action()
+    assert not writes.surviving, "a write outlived the refusal:\n" + "\n".join(map(str, writes.surviving))
     return exc.value
+
+
+@contextmanager
+def _kept_unless_doomed():
+    """A savepoint released even when the block raises, unless the raise doomed the transaction."""
+    if not connection.in_atomic_block:  # a transactional test: nothing to keep or undo
+        yield
+        return
+    sid = connection.savepoint()
+    try:
+        yield
+    except BaseException as error:
+        if connection.needs_rollback or _from_database(error):
+            _undo(sid)
+        else:
+            try:
+                connection.savepoint_commit(sid)
+            except DatabaseError:  # a database error turned into a refusal left the transaction aborted
+                _undo(sid)
+        raise
+    connection.savepoint_commit(sid)
+
+
+def _undo(sid) -> None:
+    connection.needs_rollback = False
+    connection.savepoint_rollback(sid)
+
+
+def _from_database(error: BaseException | None) -> bool:
+    while error is not None:
+        if isinstance(error, DatabaseError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def transfer_snapshot(number: MobileNumber) -> dict:
@@ -57,11 +117,11 @@ def transfer_snapshot(number: MobileNumber) -> dict:
     }
 
 
-def refused_quietly(capture, exc_type, action):
+def refused_quietly(capture, exc_type, action, *, kept=()):
     """``refused``, and nothing was queued to be sent after commit (no SMS about
     something that did not happen)."""
     with capture(execute=True) as callbacks:
-        error = refused(exc_type, action)
+        error = refused(exc_type, action, kept=kept)
     assert callbacks == []
     return error
 

@@ -160,10 +160,9 @@ def test_only_the_assigned_handler_blocks(
     request, persona, handler_a2, case, wronged, django_capture_on_commit_callbacks
 ):
     """Supervisors note, lift and approve, but a block is the handler's act."""
+    actor = request.getfixturevalue(persona)
     before = everything(case, wronged)
-    refused_quietly(
-        django_capture_on_commit_callbacks, PermissionDenied, block_it(case, wronged, request.getfixturevalue(persona))
-    )
+    refused_quietly(django_capture_on_commit_callbacks, PermissionDenied, block_it(case, wronged, actor))
     assert everything(case, wronged) == before
 
 
@@ -234,7 +233,7 @@ def test_while_the_block_stands_nothing_else_moves_the_number(supervisor_a, agen
     assert error.code == "illegal_move"
     error = refused(
         ValidationError,
-        lambda: ns.transfer_create(number=wronged, new_subscriber=SubscriberFactory(), actor=agent_a, reason="sale"),
+        lambda: ns.transfer_create(number=wronged, new_subscriber=newcomer, actor=agent_a, reason="sale"),
     )
     assert error.code == "not_active"
     refused(
@@ -277,10 +276,11 @@ def test_lifting_a_block_returns_a_suspended_number_to_suspended(handler_a, supe
 
 @pytest.mark.parametrize("persona", ["agent_a", "handler_a2", "supervisor_b", "auditor"])
 def test_others_do_not_lift_a_block(request, persona, handler_a2, case, wronged, block):
+    actor = request.getfixturevalue(persona)
     before = everything(case, wronged)
     refused(
         PermissionDenied,
-        lambda: cs.complaint_lift_block(block=block, actor=request.getfixturevalue(persona), reason="x"),
+        lambda: cs.complaint_lift_block(block=block, actor=actor, reason="x"),
     )
     assert everything(case, wronged) == before
 
@@ -364,11 +364,12 @@ def test_a_restoration_needs_the_number_blocked_from_this_complaint(handler_a, h
 
 
 def test_a_restoration_goes_to_a_previous_holder_other_than_the_current_one(handler_a, newcomer, case, wronged, block):
+    stranger = SubscriberFactory()
     before = everything(case, wronged)
     error = refused(
         ValidationError,
         lambda: cs.restoration_request(
-            complaint=case, number=wronged, actor=handler_a, reason="x", to_subscriber=SubscriberFactory()
+            complaint=case, number=wronged, actor=handler_a, reason="x", to_subscriber=stranger
         ),
     )
     assert error.code == "not_previous_holder"
@@ -393,12 +394,11 @@ def test_one_restoration_awaits_approval_per_number(handler_a, case, wronged, re
 
 @pytest.mark.parametrize("persona", ["supervisor_a", "agent_a", "handler_a2", "supervisor_b", "admin_user"])
 def test_only_the_assigned_handler_asks_for_a_restoration(request, persona, handler_a2, case, wronged, block):
+    actor = request.getfixturevalue(persona)
     before = everything(case, wronged)
     refused(
         PermissionDenied,
-        lambda: cs.restoration_request(
-            complaint=case, number=wronged, actor=request.getfixturevalue(persona), reason="x"
-        ),
+        lambda: cs.restoration_request(complaint=case, number=wronged, actor=actor, reason="x"),
     )
     assert everything(case, wronged) == before
 
@@ -560,10 +560,11 @@ def test_a_supervisor_rejects_and_the_number_stays_frozen(
 
 @pytest.mark.parametrize("persona", ["handler_a", "agent_a", "supervisor_b"])
 def test_only_a_supervisor_of_the_branch_rejects(request, persona, restoration):
+    actor = request.getfixturevalue(persona)
     before = everything(restoration.complaint, restoration.number)
     refused(
         PermissionDenied,
-        lambda: cs.restoration_reject(restoration=restoration, actor=request.getfixturevalue(persona), reason="x"),
+        lambda: cs.restoration_reject(restoration=restoration, actor=actor, reason="x"),
     )
     assert everything(restoration.complaint, restoration.number) == before
 
@@ -582,10 +583,11 @@ def test_the_handler_cancels_their_request(handler_a, case, restoration):
 
 @pytest.mark.parametrize("persona", ["supervisor_a", "agent_a", "handler_a2"])
 def test_others_do_not_cancel_a_restoration(request, persona, handler_a2, restoration):
+    actor = request.getfixturevalue(persona)
     before = everything(restoration.complaint, restoration.number)
     refused(
         PermissionDenied,
-        lambda: cs.restoration_cancel(restoration=restoration, actor=request.getfixturevalue(persona), reason="x"),
+        lambda: cs.restoration_cancel(restoration=restoration, actor=actor, reason="x"),
     )
     assert everything(restoration.complaint, restoration.number) == before
 

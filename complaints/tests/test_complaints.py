@@ -135,11 +135,12 @@ def test_others_who_take_a_complaint_in_leave_it_unassigned(request, persona, ho
 def test_staff_without_authority_on_the_branch_cannot_take_a_complaint_in(
     request, persona, holder, active, django_capture_on_commit_callbacks
 ):
+    actor = request.getfixturevalue(persona)
     before = nothing_taken_in()
     refused_quietly(
         django_capture_on_commit_callbacks,
         PermissionDenied,
-        lambda: new_complaint(actor=request.getfixturevalue(persona), complainant=holder, numbers=[active]),
+        lambda: new_complaint(actor=actor, complainant=holder, numbers=[active]),
     )
     assert nothing_taken_in() == before
 
@@ -466,13 +467,14 @@ def test_the_handler_hands_over_their_own_complaint(handler_a, handler_a2, compl
 def test_assignment_is_refused_to_those_who_neither_supervise_take_nor_hand_over(
     request, persona, assignee, handler_a2, complaint
 ):
+    actor, person = request.getfixturevalue(persona), request.getfixturevalue(assignee)
     before = complaint_snapshot(complaint)
     refused(
         PermissionDenied,
         lambda: cs.complaint_assign(
             complaint=complaint,
-            assignee=request.getfixturevalue(assignee),
-            actor=request.getfixturevalue(persona),
+            assignee=person,
+            actor=actor,
             reason="mine now",
         ),
     )
@@ -666,10 +668,11 @@ def test_reopening_clears_the_resolution_and_keeps_it_in_history(handler_a, supe
 def test_only_the_assigned_handler_acknowledges_investigates_and_resolves(
     request, action, persona, handler_a, handler_a2, complaint
 ):
+    actor = request.getfixturevalue(persona)
     state_before = {cs.complaint_acknowledge: S.NEW}.get(action, S.ACKNOWLEDGED)
     complaint = bring_to(complaint, state_before, handler=handler_a)
     before = complaint_snapshot(complaint)
-    refused(PermissionDenied, lambda: action(complaint=complaint, actor=request.getfixturevalue(persona), reason="x"))
+    refused(PermissionDenied, lambda: action(complaint=complaint, actor=actor, reason="x"))
     assert complaint_snapshot(complaint) == before
     action(complaint=complaint, actor=handler_a, reason="x")
 
@@ -688,9 +691,10 @@ def test_the_handler_and_the_branchs_supervisors_close_and_reopen(
 @pytest.mark.parametrize(("action", "state"), [(cs.complaint_close, S.RESOLVED), (cs.complaint_reopen, S.CLOSED)])
 @pytest.mark.parametrize("persona", ["agent_a", "handler_a2", "supervisor_b", "auditor"])
 def test_others_do_not_close_or_reopen(request, action, state, persona, handler_a, handler_a2, complaint):
+    actor = request.getfixturevalue(persona)
     complaint = bring_to(complaint, state, handler=handler_a)
     before = complaint_snapshot(complaint)
-    refused(PermissionDenied, lambda: action(complaint=complaint, actor=request.getfixturevalue(persona), reason="x"))
+    refused(PermissionDenied, lambda: action(complaint=complaint, actor=actor, reason="x"))
     assert complaint_snapshot(complaint) == before
 
 
@@ -716,10 +720,11 @@ def test_the_handler_and_supervisors_add_notes_in_any_state(request, persona, ha
 
 @pytest.mark.parametrize("persona", ["agent_a", "handler_a2", "supervisor_b", "auditor"])
 def test_others_see_the_complaint_read_only_and_add_no_notes(request, persona, handler_a2, complaint):
+    actor = request.getfixturevalue(persona)
     before = complaint_snapshot(complaint)
     refused(
         PermissionDenied,
-        lambda: cs.complaint_note(complaint=complaint, actor=request.getfixturevalue(persona), reason="my view"),
+        lambda: cs.complaint_note(complaint=complaint, actor=actor, reason="my view"),
     )
     assert complaint_snapshot(complaint) == before
 

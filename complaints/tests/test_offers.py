@@ -249,8 +249,9 @@ def test_declined_offers_stay_on_record_beside_the_next_one(handler_a, complaint
 
 @pytest.mark.parametrize("persona", ["supervisor_a", "agent_a", "handler_a2", "supervisor_b", "admin_user"])
 def test_only_the_assigned_handler_proposes(request, persona, handler_a2, complaint):
+    actor = request.getfixturevalue(persona)
     before = unchanged(complaint)
-    refused(PermissionDenied, lambda: propose(complaint, request.getfixturevalue(persona)))
+    refused(PermissionDenied, lambda: propose(complaint, actor))
     assert unchanged(complaint) == before
 
 
@@ -286,8 +287,9 @@ def test_a_supervisor_approves_an_offer_above_the_limit(supervisor_a, handler_a,
 
 @pytest.mark.parametrize("persona", ["handler_a", "agent_a", "supervisor_b", "auditor"])
 def test_only_a_supervisor_of_the_branch_approves_an_offer(request, persona, big):
+    actor = request.getfixturevalue(persona)
     before = unchanged(big.complaint)
-    refused(PermissionDenied, lambda: cs.offer_approve(offer=big, actor=request.getfixturevalue(persona), reason="ok"))
+    refused(PermissionDenied, lambda: cs.offer_approve(offer=big, actor=actor, reason="ok"))
     assert unchanged(big.complaint) == before
 
 
@@ -335,8 +337,9 @@ def test_a_supervisor_refuses_approval_and_the_offer_is_withdrawn_with_why(super
 
 @pytest.mark.parametrize("persona", ["handler_a", "agent_a", "supervisor_b"])
 def test_only_a_supervisor_of_the_branch_refuses_approval(request, persona, big):
+    actor = request.getfixturevalue(persona)
     before = unchanged(big.complaint)
-    refused(PermissionDenied, lambda: cs.offer_refuse(offer=big, actor=request.getfixturevalue(persona), reason="no"))
+    refused(PermissionDenied, lambda: cs.offer_refuse(offer=big, actor=actor, reason="no"))
     assert unchanged(big.complaint) == before
 
 

@@ -78,8 +78,9 @@ def test_a_case_may_be_recorded_after_the_complaint_is_closed(handler_a, supervi
 
 @pytest.mark.parametrize("persona", ["agent_a", "supervisor_b", "auditor", "agent_c"])
 def test_others_do_not_record_regulator_cases(request, persona, complaint):
+    actor = request.getfixturevalue(persona)
     before = complaint_snapshot(complaint)
-    refused(PermissionDenied, lambda: record_case(complaint, request.getfixturevalue(persona)))
+    refused(PermissionDenied, lambda: record_case(complaint, actor))
     assert complaint_snapshot(complaint) == before
 
 
@@ -162,6 +163,7 @@ def test_an_answer_needs_a_summary_and_a_date_between_the_notice_and_today(
 
 @pytest.mark.parametrize("persona", ["agent_a", "supervisor_b"])
 def test_others_do_not_record_answers_to_the_regulator(request, persona, complaint, case):
+    actor = request.getfixturevalue(persona)
     before = complaint_snapshot(complaint)
     refused(
         PermissionDenied,
@@ -169,7 +171,7 @@ def test_others_do_not_record_answers_to_the_regulator(request, persona, complai
             case=case,
             responded_on=timezone.localdate(),
             summary="our answer",
-            actor=request.getfixturevalue(persona),
+            actor=actor,
             reason="x",
         ),
     )
@@ -233,12 +235,13 @@ def test_a_supervisor_flags_too(supervisor_a, agent_b, incident):
 
 @pytest.mark.parametrize("persona", ["agent_a", "supervisor_b", "auditor"])
 def test_others_do_not_flag(request, persona, agent_b, incident):
+    actor = request.getfixturevalue(persona)
     complaint, transfer = incident
     key = change_key(TransferRequest, agent_b, id=transfer.pk, history_type="+")
     before = complaint_snapshot(complaint)
     refused(
         PermissionDenied,
-        lambda: cs.employee_flag(complaint=complaint, change=key, actor=request.getfixturevalue(persona), reason="x"),
+        lambda: cs.employee_flag(complaint=complaint, change=key, actor=actor, reason="x"),
     )
     assert complaint_snapshot(complaint) == before
 

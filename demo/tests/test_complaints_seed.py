@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
-from unittest import mock
 
 import pytest
+import time_machine
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -260,7 +260,7 @@ def test_seeding_weeks_later_puts_fresh_offers_and_a_due_soon_complaint_back(see
         assert cs.offer_expire_due(now=later) == 2
     supervisor_a = persona("supervisor_a")
 
-    with mock.patch("django.utils.timezone.now", return_value=later):
+    with time_machine.travel(later, tick=False):
         seed()
         fresh = list(CompensationOffer.objects.filter(state=OfferState.AWAITING_APPROVAL))
         assert len(fresh) == 2 and not waiting & {offer.pk for offer in fresh}

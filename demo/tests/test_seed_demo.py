@@ -11,9 +11,9 @@ from __future__ import annotations
 from base64 import b32decode
 from datetime import timedelta
 from io import StringIO
-from unittest import mock
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test.utils import override_settings
@@ -265,7 +265,7 @@ def test_seeding_days_later_refills_the_queue(seeded, db, days_later, expiry_job
         assert services.transfer_expire_due(now=later) == len(stale) + 2  # and branch B's and the one awaiting consent
     decided = set(TransferRequest.objects.filter(state__in=[TransferState.EXECUTED, TransferState.REJECTED]))
 
-    with mock.patch("django.utils.timezone.now", return_value=later), override_settings(DEBUG=True):
+    with time_machine.travel(later, tick=False), override_settings(DEBUG=True):
         call_command("seed_demo", subscribers=20, stdout=StringIO())
         fresh = list(awaiting_approval("branch-a"))
         assert len(fresh) == len(stale) and not stale & {request.pk for request in fresh}

@@ -11,7 +11,7 @@ import pytest
 from django.core import serializers
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from demo.numbers_seed import withdraw_as_lifecycle
@@ -467,6 +467,7 @@ def test_transition_with_a_subscriber_on_a_held_number_is_refused(
     request, supervisor_a, branch_a, holder, state, to_status, buyer
 ):
     number = number_in_state(state, actor=supervisor_a, branch=branch_a, subscriber=holder)
+    subscriber = request.getfixturevalue(buyer)
     before = number_snapshot(number)
     error = refused(
         HolderChangeRefused,
@@ -475,7 +476,7 @@ def test_transition_with_a_subscriber_on_a_held_number_is_refused(
             to_status=to_status,
             actor=supervisor_a,
             reason="resale",
-            subscriber=request.getfixturevalue(buyer),
+            subscriber=subscriber,
         ),
     )
     assert error.code == "holder_change_refused"
@@ -601,8 +602,8 @@ def test_a_transfer_holding_for_an_unapproved_request_is_refused(active, consent
     error = refused(GuardedFieldChange, lambda: _hand_over_by_hand(active, consented))
     assert error.code == "ledger_write_refused"
 
-    def in_scope():
-        with service_write_scope():
+    def in_scope():  # one transaction: the database refuses it whole
+        with transaction.atomic(), service_write_scope():
             _hand_over_by_hand(active, consented)
 
     refused(IntegrityError, in_scope)

@@ -35,8 +35,9 @@ def lift(number, actor, *, document_type=IdentityDocumentType.NATIONAL_ID, docum
     )
 
 
-def request_transfer(number, actor):
-    return services.transfer_create(number=number, new_subscriber=SubscriberFactory(), actor=actor, reason="sold")
+def request_transfer(number, actor, buyer=None):
+    buyer = buyer or SubscriberFactory()
+    return services.transfer_create(number=number, new_subscriber=buyer, actor=actor, reason="sold")
 
 
 # --- Placing a lock -------------------------------------------------------------------
@@ -98,9 +99,10 @@ def test_a_lock_needs_a_reason(agent_a, active):
 
 def test_no_transfer_request_while_a_lock_stands(agent_a, agent_b, active, capture):
     lock(active, agent_a)
+    buyer = SubscriberFactory()
     before = transfer_snapshot(active)
 
-    error = refused_quietly(capture, ValidationError, lambda: request_transfer(active, agent_b))
+    error = refused_quietly(capture, ValidationError, lambda: request_transfer(active, agent_b, buyer))
 
     assert error.code == "transfer_locked"
     assert "lift the lock in person" in error.messages[0]

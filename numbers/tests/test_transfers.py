@@ -213,13 +213,12 @@ def test_a_request_needs_a_reason(agent_a, active, newcomer):
 
 def test_one_open_request_per_number(agent_a, agent_b, active, open_request, django_capture_on_commit_callbacks):
     """A second request waits until the first is closed; then it is allowed."""
+    buyer = SubscriberFactory()
     before = transfer_snapshot(active)
     error = refused_quietly(
         django_capture_on_commit_callbacks,
         ValidationError,
-        lambda: services.transfer_create(
-            number=active, new_subscriber=SubscriberFactory(), actor=agent_b, reason="another buyer"
-        ),
+        lambda: services.transfer_create(number=active, new_subscriber=buyer, actor=agent_b, reason="another buyer"),
     )
     assert error.code == "already_open"
     assert f"T-{open_request.pk}" in error.messages[0]

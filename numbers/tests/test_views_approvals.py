@@ -4,9 +4,9 @@ flags without a query per row, and refusals that change nothing."""
 from __future__ import annotations
 
 from datetime import timedelta
-from unittest import mock
 
 import pytest
+import time_machine
 from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
@@ -343,7 +343,7 @@ def test_approval_without_a_reason_changes_nothing(client, supervisor_a, ready_a
 def test_a_lapsed_consent_blocks_approval(client, supervisor_a, ready_a, settings):
     before = unchanged(ready_a)
     later = timezone.now() + timedelta(hours=settings.TRANSFER_CONSENT_VALID_HOURS + 1)
-    with mock.patch("django.utils.timezone.now", return_value=later):
+    with time_machine.travel(later, tick=False):
         # Three days on, a session from before would have expired (12 hours): sign in then.
         client.force_login(supervisor_a)
         page = client.get(detail_url(ready_a))

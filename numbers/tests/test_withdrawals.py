@@ -420,12 +420,11 @@ def test_after_the_quarantine_the_number_is_available(aging, supervisor_a2):
 
 
 def test_an_aging_number_is_not_for_sale(aging, agent_a, supervisor_a2):
+    buyer = SubscriberFactory()
     for actor in (agent_a, supervisor_a2):
         refused(
             (ValidationError, PermissionDenied),
-            lambda actor=actor: services.number_sell(
-                number=aging, subscriber=SubscriberFactory(), actor=actor, reason="x"
-            ),
+            lambda actor=actor: services.number_sell(number=aging, subscriber=buyer, actor=actor, reason="x"),
         )
     assert state_of(aging) == (NumberStatus.AGING, None)
 

@@ -267,6 +267,23 @@ def _seed_migration_data() -> None:
             importlib.import_module(f"jobs.migrations.{migration}").seed(apps, None)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _migration_seed_data_survives_a_flush():
+    """A transactional test ends by emptying every table, the data migrations' rows
+    included; Django's flush then sends post_migrate, and here that puts those rows
+    back, so the next test on the worker, whatever the random order, finds the
+    database as migrated (the SLA presets and their calendar, beat's schedules)."""
+    from django.db.models.signals import post_migrate
+
+    def reseed(sender, **kwargs):
+        if sender.label == "complaints":  # once per flush (beat, before it, has its tables too)
+            _seed_migration_data()
+
+    post_migrate.connect(reseed, dispatch_uid="tests-reseed-migration-data")
+    yield
+    post_migrate.disconnect(dispatch_uid="tests-reseed-migration-data")
+
+
 @pytest.fixture
 def sla_presets(db):
     """The SLA presets as migration complaints 0002 seeds them. A transactional test's

@@ -62,6 +62,7 @@ NOT_AUDITED = {
     "offer_limit": "read (a setting)",
     "require_previous_holder": "read (raises when the ledger says no)",
     "get_backend": "read (the configured SMS backend)",
+    "register_regrant_check": "start-up wiring (a higher app's AppConfig.ready()), writes nothing",
     # Helpers: they write only inside the caller's audited transaction, or nothing with history.
     "sms_send": "stores a message inside the caller's audited transaction; delivery is sms_deliver",
     "notice_send": "stores staff notices inside the caller's audited transaction; delivery is notice_deliver",

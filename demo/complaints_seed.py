@@ -14,6 +14,9 @@ way), so their timelines read like real work.
 - for a newcomer to try: another wrongful transfer whose restoration and offer
   await ``supervisor_a``'s approval.
 
+Why one module of ~580 lines: it is one story told in order (each step uses the
+rows the previous made), read top to bottom like the README's walkthrough.
+
 Idempotent like demo.numbers_seed: a scenario already in the database is left alone
 (found by its complaint's description), except what time makes stale: an offer
 awaiting approval past its validity is replaced, and a complaint due soon is taken

@@ -6,6 +6,10 @@ out against the previous record of the same object. Reads are batched: a page
 of entries costs one query to choose the page, then a fixed number per history
 table on the page (its records, their predecessors, their many-to-many rows, the
 objects they describe) and one per related model, however many entries it holds.
+
+Why one module of ~680 lines: the timeline, an object's history and a request's
+changes share that one batched read of ``Entry`` rows; split apart, each screen
+would carry its own copy of the batching, and the query-count tests pin it once.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from backoffice.history import stamp_change
 from sms.services import sms_send
 from staff.selectors import has_branch_perm, is_working
 
-from ..models import Holding, MobileNumber, Subscriber
+from ..models import Holding, MobileNumber, Subscriber, service_write_scope
 
 
 def require_working(actor) -> None:
@@ -108,3 +108,25 @@ def tell_subscriber(subscriber: Subscriber, *, via_number: str | None, body: str
     recipients += [subscriber.contact_msisdn or subscriber.alternate_msisdn]
     for to in dict.fromkeys(filter(None, recipients)):
         sms_send(to=to, body=body, purpose=purpose)
+
+
+def record_decision(
+    request, *, state, actor, reason: str, now: datetime, update_fields: list[str] | None = None
+) -> None:
+    """A supervisor's decision on a request (transfer, withdrawal, subscriber change):
+    its state, who, when and why, stamped on its history, saved as a service write."""
+    request.state = state
+    request.decided_by = actor
+    request.decided_at = now
+    request.decision_reason = reason
+    stamp_change(request, actor=actor, reason=reason)
+    with service_write_scope():
+        request.save(update_fields=update_fields)
+
+
+def refuse_own_request(request, actor) -> None:
+    """Four eyes on a refusal too: the requester cancels, another supervisor decides."""
+    if request.requested_by_id == actor.pk:
+        raise ValidationError(
+            "You made this request: cancel it instead, or let another supervisor decide.", code="four_eyes"
+        )

@@ -37,6 +37,8 @@ from ._requests import (
 from ._shared import (
     assert_ledger_matches,
     end_holding,
+    record_decision,
+    refuse_own_request,
     require_branch_perm,
     require_working,
     start_holding,
@@ -207,17 +209,8 @@ def transfer_reject(*, request: TransferRequest, actor, reason: str) -> Transfer
     request = locked_request(request)
     require_branch_perm(actor, ("supervise_branch",), request.branch_id, "reject transfers")
     require_open(request)
-    if request.requested_by_id == actor.pk:
-        raise ValidationError(
-            "You made this request: cancel it instead, or let another supervisor decide.", code="four_eyes"
-        )
-    request.state = TransferState.REJECTED
-    request.decided_by = actor
-    request.decided_at = now
-    request.decision_reason = reason
-    stamp_change(request, actor=actor, reason=reason)
-    with service_write_scope():
-        request.save()
+    refuse_own_request(request, actor)
+    record_decision(request, state=TransferState.REJECTED, actor=actor, reason=reason, now=now)
     tell_subscriber(
         request.from_holder,
         via_number=request.number.msisdn,

@@ -37,7 +37,7 @@ from ..models import (
     SubscriberChangeRequest,
     service_write_scope,
 )
-from ._shared import require_working
+from ._shared import record_decision, require_working
 from .inventory import HOLDER_GUARDED_FIELDS, subscriber_pending_changes
 
 # The Subscriber fields a change request may carry, and where it keeps each new value.
@@ -239,13 +239,14 @@ def subscriber_change_approve(*, change: SubscriberChangeRequest, actor, reason:
     subscriber.full_clean()
     stamp_change(subscriber, actor=actor, reason=f"Subscriber change {change.reference} approved: {reason}")
     subscriber.save()
-    change.state = SubscriberChangeState.APPROVED
-    change.decided_by = actor
-    change.decided_at = timezone.now()
-    change.decision_reason = reason
-    stamp_change(change, actor=actor, reason=reason)
-    with service_write_scope():
-        change.save(update_fields=["state", "decided_by", "decided_at", "decision_reason"])
+    record_decision(
+        change,
+        state=SubscriberChangeState.APPROVED,
+        actor=actor,
+        reason=reason,
+        now=timezone.now(),
+        update_fields=["state", "decided_by", "decided_at", "decision_reason"],
+    )
     return change
 
 
@@ -258,13 +259,14 @@ def subscriber_change_reject(*, change: SubscriberChangeRequest, actor, reason: 
     _require_open(change)
     if change.requested_by_id != actor.pk and not has_branch_perm(actor, "supervise_branch", change.branch_id):
         raise PermissionDenied("Only a supervisor of the branch or the requester may stop this change.")
-    change.state = SubscriberChangeState.REJECTED
-    change.decided_by = actor
-    change.decided_at = timezone.now()
-    change.decision_reason = reason
-    stamp_change(change, actor=actor, reason=reason)
-    with service_write_scope():
-        change.save(update_fields=["state", "decided_by", "decided_at", "decision_reason"])
+    record_decision(
+        change,
+        state=SubscriberChangeState.REJECTED,
+        actor=actor,
+        reason=reason,
+        now=timezone.now(),
+        update_fields=["state", "decided_by", "decided_at", "decision_reason"],
+    )
     return change
 
 

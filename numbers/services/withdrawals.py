@@ -57,6 +57,8 @@ from ._shared import (
     PHOTO_KINDS,
     SIGNED_FORM_SIGNATURES,
     check_upload,
+    record_decision,
+    refuse_own_request,
     require_branch_perm,
     require_working,
     tell_subscriber,
@@ -479,13 +481,7 @@ def withdrawal_approve(*, request: WithdrawalRequest, actor, reason: str) -> Wit
     blockers = withdrawal_approval_blockers(request=request, actor=actor, now=now)
     if blockers:
         raise ValidationError(blockers, code="approval_refused")
-    request.state = WithdrawalState.EXECUTED
-    request.decided_by = actor
-    request.decided_at = now
-    request.decision_reason = reason
-    stamp_change(request, actor=actor, reason=reason)
-    with service_write_scope():
-        request.save()
+    record_decision(request, state=WithdrawalState.EXECUTED, actor=actor, reason=reason, now=now)
     note = f"{request.reference} ({request.get_ground_display().split(' (')[0].lower()}) approved: {reason}"
     apply_move(number, to_status=NumberStatus.WITHDRAWN, actor=actor, reason=note, now=now)
     days = policy().quarantine_days
@@ -516,17 +512,8 @@ def withdrawal_reject(*, request: WithdrawalRequest, actor, reason: str) -> With
     request = _locked_request(request)
     require_branch_perm(actor, ("supervise_branch",), request.branch_id, "reject withdrawals")
     _require_open(request)
-    if request.requested_by_id == actor.pk:
-        raise ValidationError(
-            "You made this request: cancel it instead, or let another supervisor decide.", code="four_eyes"
-        )
-    request.state = WithdrawalState.REJECTED
-    request.decided_by = actor
-    request.decided_at = now
-    request.decision_reason = reason
-    stamp_change(request, actor=actor, reason=reason)
-    with service_write_scope():
-        request.save()
+    refuse_own_request(request, actor)
+    record_decision(request, state=WithdrawalState.REJECTED, actor=actor, reason=reason, now=now)
     _notify(
         request,
         f"The request to withdraw {format_msisdn(request.number.msisdn)} (ref {request.reference}) was refused. "

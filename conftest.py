@@ -115,6 +115,23 @@ def _flush_past_append_only_triggers():
         DatabaseOperations.execute_sql_flush = original
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_test_environment, django_db_blocker, tmp_path_factory):
+    """pytest-django's, but migrated once per run and copied to each worker
+    (tests/template_db.py says why and how)."""
+    from tests.template_db import cloned_test_database
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if "PYTEST_XDIST_WORKER" in os.environ else base  # this run's, seen by every worker
+    verbosity = request.config.option.verbose
+    with django_db_blocker.unblock():
+        teardown = cloned_test_database(shared=shared, worker=worker, verbosity=verbosity, populate=_seed_test_world)
+    yield
+    with django_db_blocker.unblock():
+        teardown()
+
+
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     """Evidence uploaded by a test (consent forms, document photos) goes to the test's
@@ -267,17 +284,33 @@ def _seed_migration_data() -> None:
             importlib.import_module(f"jobs.migrations.{migration}").seed(apps, None)
 
 
+def _seed_test_world() -> None:
+    """The test database as every test starts on it: as migrated, with the personas
+    (and their branches) made through the services, on the tests' fast hasher."""
+    from django.test.utils import override_settings
+
+    from staff.personas import ensure_personas
+
+    _seed_migration_data()
+    with override_settings(PASSWORD_HASHERS=FAST_PASSWORD_HASHERS):
+        ensure_personas()
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _migration_seed_data_survives_a_flush():
+def _test_world_survives_a_flush():
     """A transactional test ends by emptying every table, the data migrations' rows
-    included; Django's flush then sends post_migrate, and here that puts those rows
-    back, so the next test on the worker, whatever the random order, finds the
-    database as migrated (the SLA presets and their calendar, beat's schedules)."""
+    and the personas included; Django's flush then sends post_migrate, and here that
+    puts them back, so the next test on the worker, whatever the random order, finds
+    the database as the run's template holds it (tests/template_db.py)."""
+    from django.apps import apps
     from django.db.models.signals import post_migrate
 
+    # Once per flush, after the last app's: every app's permissions are back by then.
+    last = [config for config in apps.get_app_configs() if config.models_module][-1]
+
     def reseed(sender, **kwargs):
-        if sender.label == "complaints":  # once per flush (beat, before it, has its tables too)
-            _seed_migration_data()
+        if sender is last:
+            _seed_test_world()
 
     post_migrate.connect(reseed, dispatch_uid="tests-reseed-migration-data")
     yield
@@ -321,7 +354,7 @@ def seeded_demo(django_db_setup, django_db_blocker):
     from django.test.utils import override_settings
 
     with django_db_blocker.unblock(), transaction.atomic():
-        _seed_migration_data()
+        _seed_test_world()
         out = StringIO()
         with override_settings(DEBUG=True, PASSWORD_HASHERS=FAST_PASSWORD_HASHERS):
             call_command("seed_demo", subscribers=DEMO_SUBSCRIBERS, stdout=out)
@@ -408,7 +441,15 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """With NO_SKIPS=1 (set by .ci/run) a skipped test fails the run."""
+    """The run's template database goes (tests/template_db.py); with NO_SKIPS=1 (set by
+    .ci/run) a skipped test fails the run."""
+    if not hasattr(session.config, "workerinput"):  # the run's first process, after every worker
+        from pytest_django.plugin import blocking_manager_key
+
+        from tests.template_db import drop_template
+
+        with session.config.stash[blocking_manager_key].unblock():
+            drop_template()
     if not _flag("NO_SKIPS"):
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

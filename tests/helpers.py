@@ -36,8 +36,6 @@ from sms.backends.devphone import received
 from sms.choices import SmsPurpose
 from sms.models import SmsMessage
 from sms.services import sms_deliver
-from staff.choices import Role
-from staff.services import employee_create
 from tests.snapshots import number_snapshot
 from tests.writes import surviving_writes
 
@@ -149,21 +147,6 @@ def code_sent_to(msisdn: str) -> str:
     texts = [sms["text"] for sms in received(msisdn) if sms["purpose"] == SmsPurpose.CONSENT_CODE]
     assert texts, f"no code reached {msisdn}"
     return re.search(r"\b(\d{6})\b", texts[-1]).group(1)
-
-
-def make_supervisor(username: str, *, branch, admin) -> object:
-    """A second supervisor of a branch, made like the personas (staff.personas)."""
-    employee = employee_create(
-        username=username,
-        employee_code=f"E-{username.upper()}",
-        roles=[Role.SUPERVISOR],
-        branches=[branch],
-        actor=admin,
-        reason="Second supervisor of the branch (four eyes)",
-        first_name="Second",
-        last_name="Supervisor",
-    )
-    return employee.user
 
 
 def back_date(model, pk: int, **fields) -> None:

@@ -32,7 +32,7 @@ from sms.choices import SmsPurpose
 from staff.choices import EmploymentStatus, Role
 from staff.services import employee_set_status
 from tests.factories import SubscriberFactory, number_in_state
-from tests.helpers import make_supervisor, refused, refused_quietly, with_sms
+from tests.helpers import refused, refused_quietly, with_sms
 from tests.snapshots import number_snapshot
 
 pytestmark = pytest.mark.django_db
@@ -41,11 +41,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def handler_a2(admin_user, branch_a):
     return make_handler("handler_a2", branch=branch_a, admin=admin_user)
-
-
-@pytest.fixture
-def supervisor_a2(admin_user, branch_a):
-    return make_supervisor("supervisor_a2", branch=branch_a, admin=admin_user)
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ from sms.models import SmsMessage
 from staff.choices import EmploymentStatus
 from staff.services import employee_set_status
 from tests.factories import SubscriberFactory, number_in_state
-from tests.helpers import back_date, make_supervisor, refused, refused_quietly, with_sms
+from tests.helpers import back_date, refused, refused_quietly, with_sms
 
 pytestmark = pytest.mark.django_db
 
@@ -56,11 +56,6 @@ def handler_a2(admin_user, branch_a):
 @pytest.fixture
 def handler_b(admin_user, branch_b):
     return make_handler("handler_b", branch=branch_b, admin=admin_user)
-
-
-@pytest.fixture
-def supervisor_a2(admin_user, branch_a):
-    return make_supervisor("supervisor_a2", branch=branch_a, admin=admin_user)
 
 
 @pytest.fixture

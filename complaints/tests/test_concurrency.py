@@ -22,7 +22,7 @@ from complaints.tests.casework import wrongful_transfer as give_wrongly
 from numbers.choices import HoldingStartReason, NumberStatus
 from numbers.models import Holding, MobileNumber
 from tests.factories import number_in_state
-from tests.helpers import make_supervisor, race
+from tests.helpers import race
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
@@ -37,11 +37,6 @@ def clocks(db):
 @pytest.fixture
 def handler_a2(admin_user, branch_a):
     return make_handler("handler_a2", branch=branch_a, admin=admin_user)
-
-
-@pytest.fixture
-def supervisor_a2(admin_user, branch_a):
-    return make_supervisor("supervisor_a2", branch=branch_a, admin=admin_user)
 
 
 @pytest.fixture

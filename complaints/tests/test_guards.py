@@ -38,7 +38,7 @@ from complaints.tests.casework import (
 from numbers.exceptions import DeletionRefused, GuardedFieldChange
 from numbers.models import service_write_scope
 from tests.factories import number_in_state
-from tests.helpers import make_supervisor, refused
+from tests.helpers import refused
 
 pytestmark = pytest.mark.django_db
 
@@ -277,9 +277,8 @@ def stamped(model, pk, actor, reason) -> None:
 
 
 def test_every_service_records_who_and_why(
-    admin_user, agent_b, supervisor_a, handler_a, branch_a, holder, newcomer, active
+    admin_user, agent_b, supervisor_a, supervisor_a2, handler_a, branch_a, holder, newcomer, active
 ):
-    supervisor_a2 = make_supervisor("supervisor_a2", branch=branch_a, admin=admin_user)
     wrongful_transfer(number=active, to=newcomer, agent=agent_b, supervisor=supervisor_a)
     complaint = cs.complaint_create(
         complainant=holder,

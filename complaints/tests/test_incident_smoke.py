@@ -9,10 +9,11 @@ from numbers import services as ns
 from numbers.choices import ConsentParty, HoldingEndReason, HoldingStartReason, NumberStatus
 from numbers.models import Holding
 from tests.factories import consent_by_code, consent_in_person, transfer_request
-from tests.helpers import make_supervisor
 
 
-def test_incident(agent_a, agent_b, supervisor_a, handler_a, admin_user, branch_a, holder, newcomer, active):
+def test_incident(
+    agent_a, agent_b, supervisor_a, supervisor_a2, handler_a, admin_user, branch_a, holder, newcomer, active
+):
     # The wrongful handover (in the real case there was no consent; here a transfer was pushed through).
     request = transfer_request(actor=agent_b, branch=branch_a, number=active, new_subscriber=newcomer)
     consent_by_code(request, actor=agent_b)
@@ -37,8 +38,7 @@ def test_incident(agent_a, agent_b, supervisor_a, handler_a, admin_user, branch_
     active.refresh_from_db()
     assert active.status == NumberStatus.BLOCKED and block.is_active
     restoration = cs.restoration_request(complaint=complaint, number=active, actor=handler_a, reason="give back")
-    supervisor_b = make_supervisor("supervisor_a2", branch=branch_a, admin=admin_user)
-    cs.restoration_approve(restoration=restoration, actor=supervisor_b, reason="ledger shows the owner")
+    cs.restoration_approve(restoration=restoration, actor=supervisor_a2, reason="ledger shows the owner")
     active.refresh_from_db()
     restoration.refresh_from_db()
     assert restoration.state == RestorationState.EXECUTED

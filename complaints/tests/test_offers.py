@@ -26,7 +26,7 @@ from complaints.tests.casework import (
     new_complaint,
 )
 from staff.choices import Role
-from tests.helpers import back_date, make_supervisor, refused
+from tests.helpers import back_date, refused
 
 pytestmark = pytest.mark.django_db
 
@@ -40,11 +40,6 @@ def complaint(handler_a, holder, active):
 @pytest.fixture
 def handler_a2(admin_user, branch_a):
     return make_handler("handler_a2", branch=branch_a, admin=admin_user)
-
-
-@pytest.fixture
-def supervisor_a2(admin_user, branch_a):
-    return make_supervisor("supervisor_a2", branch=branch_a, admin=admin_user)
 
 
 def propose(complaint, actor, amount="10", currency=Currency.USD, **kwargs):

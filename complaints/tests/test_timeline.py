@@ -13,13 +13,12 @@ from complaints.tests.casework import new_complaint, wrongful_transfer
 from numbers.choices import NumberStatus
 from numbers.models import Holding, TransferRequest
 from tests.factories import number_in_state
-from tests.helpers import make_supervisor
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def incident(admin_user, agent_b, supervisor_a, handler_a, branch_a, holder, newcomer, active):
+def incident(admin_user, agent_b, supervisor_a, supervisor_a2, handler_a, branch_a, holder, newcomer, active):
     """The wrongful transfer, the complaint, a note, the block, the restoration and an offer."""
     request = wrongful_transfer(number=active, to=newcomer, agent=agent_b, supervisor=supervisor_a)
     complaint = new_complaint(
@@ -31,8 +30,7 @@ def incident(admin_user, agent_b, supervisor_a, handler_a, branch_a, holder, new
     cs.complaint_note(complaint=complaint, actor=supervisor_a, reason="I approved that transfer; consents looked fine")
     cs.complaint_block_number(complaint=complaint, number=active, actor=handler_a, reason="stop misuse")
     restoration = cs.restoration_request(complaint=complaint, number=active, actor=handler_a, reason="give back")
-    approver = make_supervisor("supervisor_a2", branch=branch_a, admin=admin_user)
-    cs.restoration_approve(restoration=restoration, actor=approver, reason="ID checked")
+    cs.restoration_approve(restoration=restoration, actor=supervisor_a2, reason="ID checked")
     cs.offer_propose(
         complaint=complaint, kind="airtime_credit", amount="5", currency="USD", actor=handler_a, reason="sorry"
     )

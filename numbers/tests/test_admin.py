@@ -15,7 +15,8 @@ from demo.numbers_seed import withdraw_as_lifecycle
 from numbers import services
 from numbers.choices import HoldingStartReason, IdentityDocumentType, NumberStatus
 from numbers.models import Branch, Holding, MobileNumber, Subscriber
-from staff.personas import ensure_persona
+from staff.choices import Role
+from staff.services import employee_create
 from tests.factories import BranchFactory, MobileNumberFactory, SubscriberFactory, document_of, number_in_state
 from tests.helpers import chain_lock_queries, quarantine_over
 
@@ -892,11 +893,18 @@ def _grow_branches(admin_user, branch_a, branch_b, times):
 
 
 def _grow_employees(admin_user, branch_a, branch_b, times):
-    """admin and agent_a are the small list (2); four more personas triple it.
-    Employees are people: the list grows with personas, never ad-hoc users."""
+    """The nine personas are the small list; eighteen more agents, hired through the
+    service as an administrator hires them, triple it."""
     if times == 2:
-        for username in ("agent_b", "agent_c", "supervisor_a", "supervisor_b"):
-            ensure_persona(username)
+        for i in range(18):
+            employee_create(
+                username=f"hired_{i:02}",
+                employee_code=f"E-HIRED-{i:02}",
+                roles=[Role.AGENT],
+                branches=[branch_a if i % 2 else branch_b],
+                actor=admin_user,
+                reason="Hired for the list's size",
+            )
 
 
 # (url, who looks, how to add rows, rows per step, pinned query count)

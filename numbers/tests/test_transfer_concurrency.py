@@ -10,13 +10,15 @@ from numbers import services
 from numbers.choices import ConsentParty, HoldingStartReason, NumberStatus, TransferState
 from numbers.models import Holding, MobileNumber, TransferRequest
 from tests.factories import SubscriberFactory, consent_by_code, consent_in_person, number_in_state
-from tests.helpers import make_supervisor, race
+from tests.helpers import race
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
 
-def test_two_supervisors_approving_at_once_execute_one_transfer(admin_user, agent_a, agent_b, supervisor_a, branch_a):
-    other_supervisor = make_supervisor("supervisor_a2", branch=branch_a, admin=admin_user)
+def test_two_supervisors_approving_at_once_execute_one_transfer(
+    admin_user, agent_a, agent_b, supervisor_a, supervisor_a2, branch_a
+):
+    other_supervisor = supervisor_a2
     number = number_in_state(NumberStatus.ACTIVE, actor=agent_a, branch=branch_a)
     holder, newcomer = number.holder, SubscriberFactory()
     request = services.transfer_create(number=number, new_subscriber=newcomer, actor=agent_a, reason="gift")

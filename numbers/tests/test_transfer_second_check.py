@@ -29,7 +29,7 @@ from tests.factories import (
     consent_in_person,
     document_of,
 )
-from tests.helpers import back_date, make_supervisor, refused, refused_quietly, transfer_snapshot, with_sms
+from tests.helpers import back_date, refused, refused_quietly, transfer_snapshot, with_sms
 
 pytestmark = pytest.mark.django_db
 
@@ -49,11 +49,6 @@ def _office_hours(settings):
 def forged(agent_b, active, newcomer):
     """Path 2: agent_b asks for the transfer of ``active`` to ``newcomer``."""
     return services.transfer_create(number=active, new_subscriber=newcomer, actor=agent_b, reason="holder sells it")
-
-
-@pytest.fixture
-def supervisor_a2(admin_user, branch_a):
-    return make_supervisor("supervisor_a2", branch=branch_a, admin=admin_user)
 
 
 def approve(request, actor, reason="consents checked"):

@@ -40,18 +40,13 @@ from sms.models import SmsMessage
 from staff.choices import EmploymentStatus
 from staff.services import employee_set_status
 from tests.factories import SubscriberFactory, consent_by_code, consent_in_person, number_in_state, transfer_request
-from tests.helpers import back_date, make_supervisor, refused, refused_quietly, transfer_snapshot, with_sms
+from tests.helpers import back_date, refused, refused_quietly, transfer_snapshot, with_sms
 from tests.snapshots import number_snapshot
 
 pytestmark = pytest.mark.django_db
 
 
 # --- Fixtures -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def supervisor_a2(admin_user, branch_a):
-    return make_supervisor("supervisor_a2", branch=branch_a, admin=admin_user)
 
 
 @pytest.fixture

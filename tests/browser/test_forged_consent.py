@@ -18,10 +18,9 @@ from playwright.sync_api import expect
 
 from numbers import services
 from numbers.models import MobileNumber, TransferConsent, TransferRequest
-from staff.personas import demo_password
 from tests.browser.pages import log_in, new_session, submit
 from tests.factories import PNG_BYTES
-from tests.helpers import back_date, make_supervisor
+from tests.helpers import back_date
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -47,11 +46,20 @@ def _in_person(page, *, party: str, document_type: str, document_number: str, ph
 
 
 def test_a_forged_in_person_consent_needs_a_colleague_a_photo_the_cooling_off_and_two_supervisors(
-    page, new_context, live_server, admin_user, agent_b, agent_a, supervisor_a, auditor, active, holder, newcomer
+    page,
+    new_context,
+    live_server,
+    admin_user,
+    agent_b,
+    agent_a,
+    supervisor_a,
+    supervisor_a2,
+    auditor,
+    active,
+    holder,
+    newcomer,
 ):
-    second = make_supervisor("supervisor_a2", branch=active.branch, admin=admin_user)
-    second.set_password(demo_password())
-    second.save()
+    second = supervisor_a2
     transfer = services.transfer_create(
         number=active, new_subscriber=newcomer, actor=agent_b, reason="The holder sells the line to a friend"
     )

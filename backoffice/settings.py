@@ -433,7 +433,9 @@ AUDIT_CHECKPOINT_STORE = Path(os.environ.get("AUDIT_CHECKPOINT_STORE", BASE_DIR 
 # A number stays with its subscriber for HOLD_DAYS after the last top-up or
 # payment; warnings go out on WARNING_DAYS; then it is withdrawn and ages in
 # quarantine for QUARANTINE_DAYS, never fewer than MIN_QUARANTINE_DAYS (US
-# number-aging rules: 45). A system check refuses a policy that breaks these.
+# number-aging rules: 45). A withdrawal waits until the final warning is at least
+# FINAL_NOTICE_DAYS old (a job that missed days warns first). A system check
+# refuses a policy that breaks these.
 NUMBER_LIFECYCLE = {
     "HOLD_DAYS": int(os.environ.get("LIFECYCLE_HOLD_DAYS", "90")),
     "WARNING_DAYS": tuple(
@@ -442,6 +444,7 @@ NUMBER_LIFECYCLE = {
     "QUARANTINE_DAYS": int(os.environ.get("LIFECYCLE_QUARANTINE_DAYS", "90")),
     "MIN_QUARANTINE_DAYS": int(os.environ.get("LIFECYCLE_MIN_QUARANTINE_DAYS", "45")),
     "BATCH_SIZE": int(os.environ.get("LIFECYCLE_BATCH_SIZE", "500")),
+    "FINAL_NOTICE_DAYS": int(os.environ.get("LIFECYCLE_FINAL_NOTICE_DAYS", "5")),
 }
 
 # --- Celery -------------------------------------------------------------------

@@ -3,7 +3,9 @@
 A number stays with its subscriber for ``hold_days`` after the last top-up or
 payment (day 0). Warnings go out on ``warning_days`` of that period, each once;
 on day ``hold_days`` the number is withdrawn, then it ages in quarantine for
-``quarantine_days`` before anyone else can have it. Days are counted on the
+``quarantine_days`` before anyone else can have it. Never unwarned: a holder who
+did not get the final warning at least ``final_notice_days`` before is warned
+first, and the withdrawal waits (the job catching up after days it did not run). Days are counted on the
 operator's calendar (TIME_ZONE), so "day 60" is the same for staff and subscriber.
 """
 
@@ -24,11 +26,16 @@ class Policy:
     quarantine_days: int
     min_quarantine_days: int
     batch_size: int
+    final_notice_days: int = 5
 
     def problems(self) -> list[str]:
         found = []
         if self.hold_days < 1:
             found.append(f"HOLD_DAYS must be at least 1 (is {self.hold_days}).")
+        if not self.warning_days:
+            found.append("WARNING_DAYS must name at least one day: no number is withdrawn unwarned.")
+        if self.final_notice_days < 1:
+            found.append(f"FINAL_NOTICE_DAYS must be at least 1 (is {self.final_notice_days}).")
         bad = [day for day in self.warning_days if not 0 < day < self.hold_days]
         if bad:
             found.append(
@@ -46,6 +53,11 @@ class Policy:
         if self.batch_size < 1:
             found.append("BATCH_SIZE must be at least 1.")
         return found
+
+    @property
+    def final_warning_day(self) -> int:
+        """The last warning of a period: the one a withdrawal waits for."""
+        return max(self.warning_days)
 
     def warning_due(self, day: int) -> int | None:
         """The latest warning day reached on ``day`` of the period (None before the
@@ -65,6 +77,7 @@ def configured_policy() -> Policy:
         quarantine_days=config["QUARANTINE_DAYS"],
         min_quarantine_days=config["MIN_QUARANTINE_DAYS"],
         batch_size=config.get("BATCH_SIZE", 500),
+        final_notice_days=config.get("FINAL_NOTICE_DAYS", 5),
     )
 
 

@@ -54,7 +54,15 @@ def cloned_test_database(
         _clone(connection, template, worker, verbosity)
 
     def teardown() -> None:
-        connection.creation.destroy_test_db(original_name, verbosity=verbosity, keepdb=False)
+        if connection.vendor != "postgresql":
+            connection.creation.destroy_test_db(original_name, verbosity=verbosity, keepdb=False)
+            return
+        # FORCE: a connection a test left open (a live server's thread, a worker
+        # process) must not keep the copy alive after the run.
+        clone = connection.ops.quote_name(connection.settings_dict["NAME"])
+        _use(connection, original_name)
+        with connection.creation._nodb_cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {clone} WITH (FORCE)")
 
     return teardown
 
@@ -63,15 +71,22 @@ def _migrate_template(connection, shared: Path, verbosity: int, populate: Callab
     """Migrate the template as ``setup_databases`` would migrate a test database, then populate it."""
     from django.db import transaction
 
-    if connection.vendor == "sqlite":
-        connection.settings_dict["TEST"]["NAME"] = str(shared / "template.sqlite3")
-    else:
-        connection.settings_dict["TEST"]["NAME"] = f"{connection.creation._get_test_db_name()}_template"
-    name = connection.creation.create_test_db(verbosity=verbosity, autoclobber=True, serialize=False)
-    with transaction.atomic():
-        populate()
+    test = connection.settings_dict["TEST"]
+    configured = test.get("NAME")
+    test["NAME"] = str(shared / "template.sqlite3") if connection.vendor == "sqlite" else template_name(connection)
+    try:
+        name = connection.creation.create_test_db(verbosity=verbosity, autoclobber=True, serialize=False)
+        with transaction.atomic():
+            populate()
+    finally:
+        test["NAME"] = configured
     connection.close()
     return name
+
+
+def template_name(connection) -> str:
+    """PostgreSQL's template: the test database's name, with ``_template``."""
+    return f"{connection.creation._get_test_db_name()}_template"
 
 
 def _use(connection, name: str) -> None:
@@ -91,7 +106,6 @@ def _clone(connection, template: str, worker: str, verbosity: int) -> None:
 
 def _copy_into_memory(connection, template: str) -> None:
     """SQLite: the worker's shared-cache in-memory database, filled from the template file."""
-    connection.settings_dict["TEST"]["NAME"] = None
     _use(connection, connection.creation._get_test_db_name())
     connection.ensure_connection()
     source = sqlite3.connect(template)
@@ -108,6 +122,6 @@ def drop_template() -> None:
 
     if connection.vendor != "postgresql":
         return
-    name = connection.ops.quote_name(f"{connection.creation._get_test_db_name()}_template")
+    name = connection.ops.quote_name(template_name(connection))
     with connection.creation._nodb_cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -25,7 +25,15 @@ from numbers.checks import lifecycle_policy_check
 from numbers.choices import HoldingEndReason, NumberStatus, TransferState, WithdrawalGround
 from numbers.lifecycle import local_day, policy
 from numbers.models import Holding, InactivityWarning, MobileNumber, TransferLock
-from numbers.services.lifecycle import SKIP_BLOCKED, SKIP_COMPLAINT, SKIP_LOCK, SKIP_TRANSFER, lifecycle_run
+from numbers.services.lifecycle import (
+    HELD_NOTICE,
+    HELD_UNWARNED,
+    SKIP_BLOCKED,
+    SKIP_COMPLAINT,
+    SKIP_LOCK,
+    SKIP_TRANSFER,
+    lifecycle_run,
+)
 from sms.choices import SmsPurpose
 from sms.models import SmsMessage
 
@@ -118,8 +126,16 @@ def test_the_job_is_recorded_as_the_actor_with_its_reason(active):
 # --- Withdrawal, quarantine, recycling ------------------------------------------------
 
 
+def warned_on_schedule(number: MobileNumber) -> date:
+    """The job ran on each warning day of the number's period, as beat runs it; day 0."""
+    start = day0(number)
+    for day in (60, 75, 85):
+        lifecycle_on(start + timedelta(days=day))
+    return start
+
+
 def test_day_89_keeps_the_number_and_day_90_withdraws_it_into_quarantine(active, holder):
-    start = day0(active)
+    start = warned_on_schedule(active)
     lifecycle_on(start + timedelta(days=89))
     active.refresh_from_db()
     assert (active.status, active.holder_id) == (NumberStatus.ACTIVE, holder.pk)
@@ -159,7 +175,7 @@ def sold_long_ago(*, actor, branch, holder) -> MobileNumber:
 
 def test_quarantine_ends_on_its_last_day_and_not_before(agent_a, branch_a, holder):
     active = sold_long_ago(actor=agent_a, branch=branch_a, holder=holder)
-    start = day0(active)
+    start = warned_on_schedule(active)
     withdrawn_on = start + timedelta(days=90)
     lifecycle_on(withdrawn_on)
     lifecycle_on(withdrawn_on + timedelta(days=89))
@@ -211,12 +227,80 @@ def test_a_top_up_resets_the_period_and_its_warnings(active, agent_a):
     assert warnings_of(active) == [60, 60]  # once per period
     periods = set(InactivityWarning.objects.filter(number=active).values_list("period_start", flat=True))
     assert len(periods) == 2
+    lifecycle_on(topped_up + timedelta(days=85))
     lifecycle_on(topped_up + timedelta(days=89))
     active.refresh_from_db()
     assert active.status == NumberStatus.ACTIVE
     lifecycle_on(topped_up + timedelta(days=90))
     active.refresh_from_db()
     assert active.status == NumberStatus.AGING
+
+
+# --- A job that missed days never withdraws unwarned ----------------------------------------
+
+
+def test_a_number_never_warned_is_warned_first_and_withdrawn_on_the_day_its_warning_gives(active, holder):
+    first = day0(active) + timedelta(days=95)  # the job's first run in the period: an outage, a new deployment
+    report = lifecycle_on(first)
+    active.refresh_from_db()
+    assert (active.status, active.holder_id) == (NumberStatus.ACTIVE, holder.pk)
+    assert (report.withdrawn, report.held_back) == (0, {HELD_UNWARNED: 1})
+    assert "  held back from withdrawal (never had the final warning: warned now): 1" in report.lines()
+    warning = InactivityWarning.objects.get(number=active)
+    assert (warning.warning_day, warning.withdrawal_on) == (85, first + timedelta(days=5))
+    (message,) = warning_sms(active)
+    assert f"before {first + timedelta(days=5):%d %b %Y}" in message.body
+
+    report = lifecycle_on(first + timedelta(days=4))
+    active.refresh_from_db()
+    assert active.status == NumberStatus.ACTIVE
+    assert (report.withdrawn, report.held_back) == (0, {HELD_NOTICE: 1})
+    assert len(warning_sms(active)) == 1  # warned once, not on each day it waits
+
+    report = lifecycle_on(first + timedelta(days=5))
+    active.refresh_from_db()
+    assert (active.status, active.holder_id) == (NumberStatus.AGING, None)
+    assert (report.withdrawn, report.held_back) == (1, {})
+    holding = Holding.objects.get(number=active, subscriber=holder)
+    assert f"the final warning gave {first + timedelta(days=5):%d %b %Y}" in holding.end_note
+
+
+def test_a_final_warning_sent_late_moves_the_withdrawal_to_the_day_it_gives(active):
+    start = day0(active)
+    lifecycle_on(start + timedelta(days=60))
+    lifecycle_on(start + timedelta(days=88))  # the job did not run on days 85 to 87
+    assert InactivityWarning.objects.get(number=active, warning_day=85).withdrawal_on == start + timedelta(days=93)
+    assert lifecycle_on(start + timedelta(days=92)).held_back == {HELD_NOTICE: 1}
+    active.refresh_from_db()
+    assert active.status == NumberStatus.ACTIVE
+    assert lifecycle_on(start + timedelta(days=93)).withdrawn == 1
+
+
+@pytest.mark.parametrize("notice", [1, 10])
+def test_the_final_notice_is_configurable(active, settings, notice):
+    settings.NUMBER_LIFECYCLE = {**settings.NUMBER_LIFECYCLE, "FINAL_NOTICE_DAYS": notice}
+    first = day0(active) + timedelta(days=95)
+    lifecycle_on(first)
+    assert lifecycle_on(first + timedelta(days=notice - 1)).withdrawn == 0
+    assert lifecycle_on(first + timedelta(days=notice)).withdrawn == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"WARNING_DAYS": ()}, "no number is withdrawn unwarned"),
+        ({"FINAL_NOTICE_DAYS": 0}, "FINAL_NOTICE_DAYS must be at least 1"),
+    ],
+)
+def test_a_policy_that_would_withdraw_unwarned_is_refused(active, settings, changes, problem):
+    settings.NUMBER_LIFECYCLE = {**settings.NUMBER_LIFECYCLE, **changes}
+    errors = lifecycle_policy_check(None)
+    assert [e.id for e in errors] == ["numbers.E001"]
+    assert problem in errors[0].msg
+    with pytest.raises(ImproperlyConfigured):
+        lifecycle_on(day0(active) + timedelta(days=95))
+    active.refresh_from_db()
+    assert active.status == NumberStatus.ACTIVE
 
 
 # --- Never automatically: blocked, under complaint, in a transfer ----------------------
@@ -273,11 +357,14 @@ def test_once_the_protection_ends_the_number_follows_the_policy_again(active, ag
     start = day0(active)
     assert lifecycle_on(start + timedelta(days=95)).withdrawn == 0
     services.transfer_cancel(request=request, actor=agent_a, reason="Customer changed their mind")
-    assert lifecycle_on(start + timedelta(days=95)).withdrawn == 1
+    # Never warned while protected: warned now, withdrawn on the day that warning gives.
+    assert lifecycle_on(start + timedelta(days=95)).withdrawn == 0
+    assert warnings_of(active) == [85]
+    assert lifecycle_on(start + timedelta(days=100)).withdrawn == 1
 
 
 def test_an_aging_number_under_complaint_is_not_recycled(active, holder, admin_user, branch_a, agent_a):
-    start = day0(active)
+    start = warned_on_schedule(active)
     lifecycle_on(start + timedelta(days=90))
     complaint = _under_complaint(active, admin=admin_user, holder=holder, branch=branch_a)
     assert complaint.state
@@ -371,7 +458,8 @@ def test_run_by_hand_for_a_day_ahead_a_new_quarantine_does_not_end_at_once(activ
     """runjob --today stamps what it does with the real time: the quarantine it begins
     starts now, so a day far ahead must not recycle the number in the same run."""
     far = day0(active) + timedelta(days=400)
-    call_command("runjob", "lifecycle", "--today", far.isoformat())
+    call_command("runjob", "lifecycle", "--today", far.isoformat())  # warns: never warned before
+    call_command("runjob", "lifecycle", "--today", (far + timedelta(days=5)).isoformat())
     active.refresh_from_db()
     assert active.status == NumberStatus.AGING
     assert "back to available after quarantine: 0" in capsys.readouterr().out

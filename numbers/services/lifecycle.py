@@ -6,6 +6,12 @@ job as the actor. A number that is blocked, under an open complaint, in an open
 transfer request or locked against transfers by its holder is never touched; it is
 reported as skipped, with why.
 
+Never a withdrawal without warning, nor before the day the warning named: a number
+past its withdrawal day whose holder never got the final warning (the job did not run
+for days, a deployment, an imported base) is warned now, with a day at least
+``final_notice_days`` ahead, and held back until then; the report counts what was
+held back and why.
+
 Idempotent and safe to run twice at once: numbers are handled in batches, each
 batch one audited transaction that locks its rows and re-reads what was already
 done, and each warning is unique per number, period and day in the database.
@@ -44,6 +50,9 @@ SKIP_TRANSFER = "in an open transfer request"
 SKIP_LOCK = "transfer lock"
 # How many skipped numbers a report lists one by one (all are counted).
 SKIPS_LISTED = 200
+# Why a number past its withdrawal day is not withdrawn yet.
+HELD_UNWARNED = "never had the final warning: warned now"
+HELD_NOTICE = "the day the final warning gave is not reached"
 
 
 def _anchor() -> Coalesce:
@@ -67,6 +76,7 @@ class LifecycleReport:
     recycled: int = 0
     skipped: list[Skip] = field(default_factory=list)
     skip_counts: Counter = field(default_factory=Counter)
+    held_back: Counter = field(default_factory=Counter)
 
     def skip(self, number: MobileNumber, step: str, why: str) -> None:
         self.skip_counts[(step, why)] += 1
@@ -81,6 +91,7 @@ class LifecycleReport:
             lines.append("  warnings sent: 0")
         lines += [
             f"  withdrawn (no top-up or payment): {self.withdrawn}",
+            *(f"  held back from withdrawal ({why}): {count}" for why, count in sorted(self.held_back.items())),
             f"  put in quarantine: {self.quarantined}",
             f"  back to available after quarantine: {self.recycled}",
         ]
@@ -196,23 +207,43 @@ def _skip_reasons(numbers: list[MobileNumber]) -> dict[int, str]:
     return reasons
 
 
+def _warnings_sent(ids: list[int], final_day: int) -> tuple[dict, dict]:
+    """Per (number, period): the latest warning day sent, and the withdrawal day the
+    final warning (or a later one) told the holder."""
+    latest: dict[tuple[int, datetime], int] = {}
+    told: dict[tuple[int, datetime], date] = {}
+    rows = InactivityWarning.objects.filter(number_id__in=ids).values_list(
+        "number_id", "period_start", "warning_day", "withdrawal_on"
+    )
+    for number_id, period_start, day, withdrawal_on in rows:
+        key = (number_id, period_start)
+        latest[key] = max(latest.get(key, 0), day)
+        if day >= final_day:
+            told[key] = min(told.get(key, date.max), withdrawal_on)
+    return latest, told
+
+
 def _warn_or_withdraw(ids: list[int], rules: Policy, today: date, report: LifecycleReport) -> None:
     with audited_transaction(reason="Inactivity lifecycle: no top-up or payment."):
         numbers = _locked(ids, status__in=HELD_STATUSES)
         reasons = _skip_reasons(numbers)
-        sent: dict[tuple[int, datetime], int] = {}
-        for number_id, period_start, day in InactivityWarning.objects.filter(number_id__in=ids).values_list(
-            "number_id", "period_start", "warning_day"
-        ):
-            key = (number_id, period_start)
-            sent[key] = max(sent.get(key, 0), day)
+        sent, told = _warnings_sent(ids, rules.final_warning_day)
         now = timezone.now()
         warnings = []
         for number in numbers:
             day = day_of_period(number.anchor, today)
+            key = (number.pk, number.anchor)
             if day >= rules.hold_days:
                 if number.pk in reasons:
                     report.skip(number, "withdrawn", reasons[number.pk])
+                    continue
+                if key not in told:
+                    warnings.append(_warn(number, rules.final_warning_day, rules, today, now))
+                    report.warned[rules.final_warning_day] += 1
+                    report.held_back[HELD_UNWARNED] += 1
+                    continue
+                if today < told[key]:  # never before the day the holder was told
+                    report.held_back[HELD_NOTICE] += 1
                     continue
                 last = local_day(number.anchor)
                 apply_move(
@@ -221,43 +252,51 @@ def _warn_or_withdraw(ids: list[int], rules: Policy, today: date, report: Lifecy
                     actor=None,
                     reason=(
                         f"Withdrawn under the inactivity policy: no top-up or payment for {day} days "
-                        f"(last on {last:%d %b %Y}; the number is kept for {rules.hold_days})."
+                        f"(last on {last:%d %b %Y}; the number is kept for {rules.hold_days}; the final warning "
+                        f"gave {told[key]:%d %b %Y})."
                     ),
                     now=now,
                 )
                 report.withdrawn += 1
                 continue
             due = rules.warning_due(day)
-            if due is None or sent.get((number.pk, number.anchor), 0) >= due:
+            if due is None or sent.get(key, 0) >= due:
                 continue
             if number.pk in reasons:
                 report.skip(number, f"warned (day {due})", reasons[number.pk])
                 continue
-            withdrawal_on = local_day(number.anchor) + timedelta(days=rules.hold_days)
-            warnings.append(
-                InactivityWarning(
-                    number=number,
-                    subscriber_id=number.holder_id,
-                    period_start=number.anchor,
-                    warning_day=due,
-                    withdrawal_on=withdrawal_on,
-                    sent_at=now,
-                )
-            )
-            sms_send(
-                to=number.msisdn,
-                purpose=SmsPurpose.INACTIVITY_WARNING,
-                dedupe_key=f"inactivity:{number.pk}:{number.anchor.isoformat()}:day{due}",
-                body=(
-                    f"{format_msisdn(number.msisdn)} has had no top-up or payment since "
-                    f"{local_day(number.anchor):%d %b %Y}. Top up before {withdrawal_on:%d %b %Y} to keep "
-                    "your number; after that it is withdrawn and may go to someone else."
-                ),
-            )
+            warnings.append(_warn(number, due, rules, today, now))
             report.warned[due] += 1
         if warnings:
             with service_write_scope():
                 bulk_create_with_history(warnings, InactivityWarning, default_change_reason="Inactivity warning sent.")
+
+
+def _warn(number: MobileNumber, warning_day: int, rules: Policy, today: date, now: datetime) -> InactivityWarning:
+    """The warning (saved by the caller, with the batch's) and its SMS. The day it names
+    is the first the number may go: the end of the period, and never sooner than the
+    final notice from today."""
+    withdrawal_on = max(
+        local_day(number.anchor) + timedelta(days=rules.hold_days), today + timedelta(days=rules.final_notice_days)
+    )
+    sms_send(
+        to=number.msisdn,
+        purpose=SmsPurpose.INACTIVITY_WARNING,
+        dedupe_key=f"inactivity:{number.pk}:{number.anchor.isoformat()}:day{warning_day}",
+        body=(
+            f"{format_msisdn(number.msisdn)} has had no top-up or payment since "
+            f"{local_day(number.anchor):%d %b %Y}. Top up before {withdrawal_on:%d %b %Y} to keep "
+            "your number; after that it is withdrawn and may go to someone else."
+        ),
+    )
+    return InactivityWarning(
+        number=number,
+        subscriber_id=number.holder_id,
+        period_start=number.anchor,
+        warning_day=warning_day,
+        withdrawal_on=withdrawal_on,
+        sent_at=now,
+    )
 
 
 def _quarantine(ids: list[int], rules: Policy, today: date, report: LifecycleReport) -> None:

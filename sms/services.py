@@ -11,10 +11,13 @@ there, and only the text handed to the gateway carries the code.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
+from simple_history.utils import bulk_create_with_history
 
 from audit.context import audited
 from backoffice.delivery import Outcome, create_once, deliver, deliver_due, dispatch_after_commit
@@ -63,6 +66,43 @@ def sms_send(
     if message is not None:
         dispatch_after_commit(deliver_sms, message.pk)
     return message
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message of a batch (``sms_send_many``): no secret, always a dedupe key."""
+
+    to: str
+    body: str
+    dedupe_key: str
+
+
+def sms_send_many(*, messages: list[Outgoing], purpose: str) -> list[SmsMessage]:
+    """Store a batch of messages of one purpose in one insert (and one for their
+    history), each delivered once the transaction commits, as ``sms_send`` would
+    one by one: for a job that tells thousands of holders (the lifecycle's
+    warnings). A key already used is left out; the caller holds the rows the keys
+    are about, so no other transaction stores the same key meanwhile (if one
+    does, the unique key refuses the batch rather than send twice)."""
+    from .tasks import deliver_sms
+
+    keys = [message.dedupe_key for message in messages]
+    if len(set(keys)) != len(keys) or not all(keys):
+        raise ValueError("Each message of a batch has its own dedupe key.")
+    used = set(SmsMessage.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True))
+    new = [
+        SmsMessage(to_msisdn=normalize_msisdn(message.to), body=message.body, purpose=purpose, dedupe_key=key)
+        for message, key in zip(messages, keys, strict=True)
+        if key not in used
+    ]
+    if not new:
+        return []
+    created = bulk_create_with_history(
+        new, SmsMessage, default_change_reason=f"Message to the subscriber ({SmsPurpose(purpose).label})."
+    )
+    for message in created:
+        dispatch_after_commit(deliver_sms, message.pk)
+    return created
 
 
 def handset_text(message: SmsMessage) -> str:

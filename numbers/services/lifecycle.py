@@ -34,7 +34,7 @@ from simple_history.utils import bulk_create_with_history
 from audit.context import audited_transaction
 from backoffice.msisdn import format_msisdn
 from sms.choices import SmsPurpose
-from sms.services import sms_send
+from sms.services import Outgoing, sms_send_many
 
 from .. import registry
 from ..choices import HELD_STATUSES, OPEN_TRANSFER_STATES, NumberStatus
@@ -267,27 +267,20 @@ def _warn_or_withdraw(ids: list[int], rules: Policy, today: date, report: Lifecy
                 continue
             warnings.append(_warn(number, due, rules, today, now))
             report.warned[due] += 1
-        if warnings:
+        if warnings:  # one insert of warnings, one of messages, each with one of history
             with service_write_scope():
                 bulk_create_with_history(warnings, InactivityWarning, default_change_reason="Inactivity warning sent.")
+            sms_send_many(
+                messages=[_warning_sms(warning) for warning in warnings], purpose=SmsPurpose.INACTIVITY_WARNING
+            )
 
 
 def _warn(number: MobileNumber, warning_day: int, rules: Policy, today: date, now: datetime) -> InactivityWarning:
-    """The warning (saved by the caller, with the batch's) and its SMS. The day it names
-    is the first the number may go: the end of the period, and never sooner than the
-    final notice from today."""
+    """The warning, saved by the caller with the batch's, each with its SMS
+    (``_warning_sms``). The day it names is the first the number may go: the end of
+    the period, and never sooner than the final notice from today."""
     withdrawal_on = max(
         local_day(number.anchor) + timedelta(days=rules.hold_days), today + timedelta(days=rules.final_notice_days)
-    )
-    sms_send(
-        to=number.msisdn,
-        purpose=SmsPurpose.INACTIVITY_WARNING,
-        dedupe_key=f"inactivity:{number.pk}:{number.anchor.isoformat()}:day{warning_day}",
-        body=(
-            f"{format_msisdn(number.msisdn)} has had no top-up or payment since "
-            f"{local_day(number.anchor):%d %b %Y}. Top up before {withdrawal_on:%d %b %Y} to keep "
-            "your number; after that it is withdrawn and may go to someone else."
-        ),
     )
     return InactivityWarning(
         number=number,
@@ -296,6 +289,19 @@ def _warn(number: MobileNumber, warning_day: int, rules: Policy, today: date, no
         warning_day=warning_day,
         withdrawal_on=withdrawal_on,
         sent_at=now,
+    )
+
+
+def _warning_sms(warning: InactivityWarning) -> Outgoing:
+    number = warning.number
+    return Outgoing(
+        to=number.msisdn,
+        dedupe_key=f"inactivity:{number.pk}:{warning.period_start.isoformat()}:day{warning.warning_day}",
+        body=(
+            f"{format_msisdn(number.msisdn)} has had no top-up or payment since "
+            f"{local_day(warning.period_start):%d %b %Y}. Top up before {warning.withdrawal_on:%d %b %Y} to keep "
+            "your number; after that it is withdrawn and may go to someone else."
+        ),
     )
 
 

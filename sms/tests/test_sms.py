@@ -16,7 +16,7 @@ from sms.backends.console import ConsoleBackend
 from sms.backends.outbox import OutboxBackend
 from sms.choices import SmsPurpose
 from sms.models import SmsMessage
-from sms.services import get_backend, sms_send
+from sms.services import Outgoing, get_backend, sms_send, sms_send_many
 
 MESSAGES = [
     Sms(to="+85512345678", body="123456 is your code", purpose=SmsPurpose.CONSENT_CODE),
@@ -115,5 +115,48 @@ def test_the_console_backend_is_used_after_commit_too(settings, capsys, eager):
 def test_a_bad_number_is_refused_before_anything_is_queued(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(InvalidMsisdn):
         sms_send(to="023 212 345", body="hello", purpose=SmsPurpose.NOTICE)  # a fixed line
+    assert callbacks == []
+    assert not SmsMessage.objects.exists()
+
+
+# --- sms_send_many: a batch in one insert ---------------------------------------------------------
+
+
+def _batch(*keys: str) -> list[Outgoing]:
+    return [Outgoing(to=f"+8551234567{i}", body=f"Top up soon ({key})", dedupe_key=key) for i, key in enumerate(keys)]
+
+
+@pytest.mark.django_db
+def test_a_batch_is_stored_in_one_insert_with_its_history_and_delivered_after_commit(
+    django_capture_on_commit_callbacks, django_assert_max_num_queries, locmem_sms, eager
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with django_assert_max_num_queries(12):  # a look-up of the keys, the rows, their chained history
+            created = sms_send_many(messages=_batch("a", "b", "c"), purpose=SmsPurpose.INACTIVITY_WARNING)
+        assert locmem_sms.sent == []
+    assert len(callbacks) == 3
+    assert sorted(m.to for m in locmem_sms.sent) == ["+85512345670", "+85512345671", "+85512345672"]
+    assert {m.dedupe_key for m in created} == {"a", "b", "c"}
+    assert SmsMessage.history.filter(history_type="+").count() == 3
+    assert set(SmsMessage.history.filter(history_type="+").values_list("history_change_reason", flat=True)) == {
+        "Message to the subscriber (Inactivity warning (no top-up))."
+    }
+    assert SmsMessage.history.filter(history_change_reason="Delivered (attempt 1).").count() == 3
+
+
+@pytest.mark.django_db
+def test_a_key_already_used_is_left_out_of_the_batch(django_capture_on_commit_callbacks):
+    sms_send(to="+85512345670", body="first", purpose=SmsPurpose.INACTIVITY_WARNING, dedupe_key="a")
+    created = sms_send_many(messages=_batch("a", "b"), purpose=SmsPurpose.INACTIVITY_WARNING)
+    assert [m.dedupe_key for m in created] == ["b"]
+    assert list(SmsMessage.objects.filter(dedupe_key="a").values_list("body", flat=True)) == ["first"]
+    assert sms_send_many(messages=_batch("a", "b"), purpose=SmsPurpose.INACTIVITY_WARNING) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("keys", [("a", "a"), ("a", "")])
+def test_a_batch_without_a_key_of_its_own_per_message_is_refused_whole(keys, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(ValueError, match="own dedupe"):
+        sms_send_many(messages=_batch(*keys), purpose=SmsPurpose.INACTIVITY_WARNING)
     assert callbacks == []
     assert not SmsMessage.objects.exists()

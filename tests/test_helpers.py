@@ -153,3 +153,31 @@ def test_the_clock_moves_only_by_time_machine():
         if CLOCK_PATCH.search(line)
     ]
     assert patched == [], "travel with time_machine.travel(..., tick=False) instead"
+
+
+# --- The run's template database (tests/template_db.py) ------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_personas_are_in_the_database_before_any_test(django_user_model):
+    from staff.personas import PERSONAS
+
+    names = set(django_user_model.objects.values_list("username", flat=True))
+    assert {persona.username for persona in PERSONAS} <= names
+
+
+@pytest.mark.django_db(transaction=True)
+def test_restore_from_template_puts_back_the_migrated_database_and_its_personas(django_user_model):
+    from django.db.migrations.executor import MigrationExecutor
+
+    from tests.template_db import restore_from_template
+
+    with connection.cursor() as cursor:  # what a migration test leaves: a table gone, a persona changed
+        cursor.execute("DROP TABLE django_session")
+    django_user_model.objects.filter(username="agent_a").update(first_name="Changed")
+    restore_from_template()
+    assert django_user_model.objects.get(username="agent_a").first_name != "Changed"
+    executor = MigrationExecutor(connection)
+    assert executor.migration_plan(executor.loader.graph.leaf_nodes()) == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM django_session")

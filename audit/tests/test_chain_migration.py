@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from audit import models as real
 from audit.chain import GENESIS, record_hash, unkeyed_record_hash, verify_table
+from tests.template_db import restore_from_template
 
 BEFORE = [("audit", "0007_evidence_triggers_not_ignorable")]
 AFTER = [("audit", "0008_keyed_audit_chain")]
@@ -97,9 +98,4 @@ def test_a_broken_unkeyed_chain_stops_the_migration_instead_of_being_re_keyed():
         # Nothing was re-linked: the chain still carries its unkeyed hashes.
         assert list(AccessEvent._base_manager.order_by("pk").values_list("record_hash", flat=True)) == unkeyed
     finally:
-        with _past_the_triggers():
-            AccessEvent._base_manager.all().delete()
-        # Only this test's head: the seeded tables (beat schedules, SLA presets) keep theirs.
-        old.get_model("audit", "ChainHead").objects.filter(table=TABLE).delete()
-        _migrate(AFTER)
-        call_command("migrate", verbosity=0)
+        restore_from_template()  # left at 0007 on purpose, with a broken chain

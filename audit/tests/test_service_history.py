@@ -65,7 +65,7 @@ NOT_AUDITED = {
     "register_regrant_check": "start-up wiring (a higher app's AppConfig.ready()), writes nothing",
     # Helpers: they write only inside the caller's audited transaction, or nothing with history.
     "sms_send": "stores a message inside the caller's audited transaction; delivery is sms_deliver",
-    "sms_send_many": "stores a batch of messages inside the caller's audited transaction (the lifecycle job's warnings)",
+    "sms_send_many": "stores a batch of messages inside the caller's audited transaction (lifecycle warnings)",
     "notice_send": "stores staff notices inside the caller's audited transaction; delivery is notice_deliver",
     "apply_move": "the write half of number_transition, inside its caller's transaction (that or the lifecycle job)",
     "roles_ensure_groups": "idempotent set-up of the role groups (post-migrate, seeding, employee_create)",

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from audit.chain import chained_models, verify_table
-from audit.tests.test_chain import (
+from audit.tests.chain_helpers import (
     ROOT,
     database_url,
 )

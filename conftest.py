@@ -14,6 +14,8 @@ from io import StringIO
 
 import pytest
 
+pytest_plugins = ["tests.celery_worker"]  # the Celery worker fixture, for the audit and jobs tests
+
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

@@ -124,7 +124,7 @@ def build_world(people: dict) -> dict:
     from numbers import services as ns
     from numbers.choices import ConsentParty, NumberStatus, WithdrawalGround
     from review import services as audit_services
-    from review.tests.test_selectors import incident
+    from review.tests.incident import incident
     from staff.personas import ensure_branches
     from tests.factories import (
         SubscriberFactory,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from audit.chain import GENESIS, record_hash, unkeyed_record_hash, verify_table
-from audit.tests.test_chain import TABLE, History, numbers_made, tamper, verify_refused
+from audit.tests.chain_helpers import TABLE, History, numbers_made, tamper, verify_refused
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@
 whole with its head, since a checkpoint is found by ``verify_audit --checkpoints``; a
 forged or removed checkpoint is found too; an untouched chain passes.
 
-Tampering is done as a database administrator would (``test_chain.tamper``: raw SQL past
+Tampering is done as a database administrator would (``chain_helpers.tamper``: raw SQL past
 the append-only triggers), after which plain ``verify_audit`` passes: only the checkpoints,
 signed with a key the database never holds, tell."""
 
@@ -19,7 +19,7 @@ from django.core.management.base import CommandError
 from audit.chain import GENESIS, record_hash, verify_table
 from audit.checkpoints import generate_keypair, store
 from audit.models import ChainHead
-from audit.tests.test_chain import TABLE, History, numbers_made, tamper, verify_output
+from audit.tests.chain_helpers import TABLE, History, numbers_made, tamper, verify_output
 
 pytestmark = pytest.mark.django_db
 

@@ -6,70 +6,22 @@ The worker is another process, so it needs the test database on a server: Postgr
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from datetime import timedelta
 
 import pytest
-from celery.backends.redis import RedisBackend
-from celery.result import AsyncResult
 from django.conf import settings
 from django.utils import timezone
 
 from audit.chain import chained_models, verify_table
-from audit.tests.test_chain import (
-    ROOT,
-    database_url,
-)
-from backoffice.celery import app
 from numbers.choices import TransferState
 from numbers.models import TransferRequest
 from numbers.tasks import expire_transfer_requests
+from tests.celery_worker import run_on
 from tests.helpers import back_date
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
 JOB = "numbers.expire_transfer_requests"
-
-
-@pytest.fixture
-def worker():
-    """A real worker process on the configured broker and the test database; results in Redis.
-
-    Tasks other tests queued (SMS deliveries after their commits) are purged first."""
-    broker = os.environ["CELERY_BROKER_URL"]
-    app.control.purge()
-    env = {**os.environ, "CELERY_RESULT_BACKEND": broker, "DATABASE_URL": database_url()}
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", "solo", "--loglevel", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def run_on(worker, task) -> tuple[str, object]:
-    """Send ``task`` through Redis, wait for the worker's answer; return its id and result."""
-    backend = RedisBackend(app=app, url=os.environ["CELERY_BROKER_URL"])
-    started = time.monotonic()
-    result = AsyncResult(task.delay().id, app=app, backend=backend)
-    try:
-        return result.id, result.get(timeout=60)
-    except Exception:
-        worker.terminate()
-        output = worker.communicate(timeout=20)[0].decode(errors="replace")
-        pytest.fail(f"worker did not answer within {time.monotonic() - started:.0f}s:\n{output[-3000:]}")
 
 
 def marks() -> dict:

@@ -1,6 +1,6 @@
 """Setup shared by the complaint service tests: more staff, a complaint in a given
-state, a wrongful transfer to put right, SLA tables with known clocks, and what
-"nothing changed" means for a complaint."""
+state, an offer proposed on it, a wrongful transfer to put right, SLA tables with
+known clocks, and what "nothing changed" means for a complaint."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import time
 from django.contrib.auth import get_user_model
 
 from complaints import services as cs
-from complaints.choices import Channel, ComplaintCategory, ComplaintState, Severity, SlaUnit
+from complaints.choices import Channel, ComplaintCategory, ComplaintState, Currency, Severity, SlaUnit
 from complaints.models import (
     CompensationOffer,
     Complaint,
@@ -93,6 +93,11 @@ def bring_to(complaint: Complaint, state: str, *, handler) -> Complaint:
     complaint.refresh_from_db()
     assert complaint.state == state
     return complaint
+
+
+def propose(complaint, actor, amount="10", currency=Currency.USD, **kwargs):
+    fields = {"kind": "bill_credit", "reason": "sorry for the double charge"} | kwargs
+    return cs.offer_propose(complaint=complaint, amount=amount, currency=currency, actor=actor, **fields)
 
 
 def wrongful_transfer(*, number, to, agent, supervisor):

@@ -16,12 +16,10 @@ from hypothesis import strategies as st
 from complaints.choices import ComplaintState, Currency, OfferKind, OfferState
 from complaints.models import CompensationOffer
 from complaints.money import OFFER_AMOUNT_CEILING, format_money, offer_maximum, parse_amount
-from complaints.tests.casework import bring_to, complaint_snapshot, new_complaint
-from complaints.tests.test_offers import propose
+from complaints.tests.casework import bring_to, complaint_snapshot, new_complaint, propose
+from complaints.tests.views_helpers import messages_of
 from numbers.models import service_write_scope
 from tests.helpers import refused
-
-from .test_views import messages_of
 
 AMBIGUOUS = "amount_ambiguous"
 

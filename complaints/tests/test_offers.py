@@ -24,6 +24,7 @@ from complaints.tests.casework import (
     make_employee,
     make_handler,
     new_complaint,
+    propose,
 )
 from staff.choices import Role
 from tests.helpers import back_date, refused
@@ -40,11 +41,6 @@ def complaint(handler_a, holder, active):
 @pytest.fixture
 def handler_a2(admin_user, branch_a):
     return make_handler("handler_a2", branch=branch_a, admin=admin_user)
-
-
-def propose(complaint, actor, amount="10", currency=Currency.USD, **kwargs):
-    fields = {"kind": "bill_credit", "reason": "sorry for the double charge"} | kwargs
-    return cs.offer_propose(complaint=complaint, amount=amount, currency=currency, actor=actor, **fields)
 
 
 def make(offer, actor):

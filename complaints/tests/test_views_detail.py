@@ -14,14 +14,7 @@ from complaints import services as cs
 from complaints.choices import ComplaintCategory, ComplaintState, OfferState, RestorationState
 from complaints.models import CompensationOffer, EmployeeFlag, RegulatorCase, Restoration
 from complaints.selectors import flaggable_changes
-from numbers.choices import NumberStatus
-from numbers.models import MobileNumber
-from staff.choices import Role
-from staff.services import employee_create
-from tests.factories import SubscriberFactory, document_of, number_in_state
-from tests.helpers import chain_lock_queries
-
-from .test_views import (
+from complaints.tests.views_helpers import (
     complaint_snapshot,
     detail_url,
     make_handler,
@@ -31,6 +24,12 @@ from .test_views import (
     new_complaint,
     wrongly_transferred,
 )
+from numbers.choices import NumberStatus
+from numbers.models import MobileNumber
+from staff.choices import Role
+from staff.services import employee_create
+from tests.factories import SubscriberFactory, document_of, number_in_state
+from tests.helpers import chain_lock_queries
 
 pytestmark = pytest.mark.django_db
 

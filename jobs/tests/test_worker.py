@@ -10,12 +10,12 @@ import time_machine
 from django.utils import timezone
 
 from audit.context import job_scope
-from audit.tests.test_jobs import run_on, worker  # noqa: F401 - the worker fixture
 from jobs.tasks import lifecycle
 from numbers.choices import NumberStatus
 from numbers.models import Holding, InactivityWarning, MobileNumber
 from numbers.services.lifecycle import lifecycle_run
 from sms.models import SmsMessage
+from tests.celery_worker import run_on
 from tests.factories import number_in_state
 from tests.helpers import back_date, race
 
@@ -34,7 +34,7 @@ def inactive_numbers(*, days: list[int], actor, branch, holder) -> list[MobileNu
 
 @pytest.mark.redis
 def test_the_lifecycle_job_runs_on_a_real_worker_and_its_effects_are_in_the_database(
-    worker,  # noqa: F811
+    worker,
     agent_a,
     branch_a,
     holder,

@@ -21,7 +21,7 @@ from backoffice.spreadsheet import safe_cell as _cell
 from numbers.models import TransferRequest
 from review import services
 from review.exports import CSV_HEADER
-from review.tests.test_selectors import CONSENT_REASON, FLAG_REASON, TRANSFER_REASON, incident, wrongful_change
+from review.tests.incident import CONSENT_REASON, FLAG_REASON, TRANSFER_REASON, incident, wrongful_change
 
 pytestmark = pytest.mark.django_db
 

@@ -2,8 +2,7 @@
 field-by-field before and after, an object's history, one request's changes, the
 access log and the employee's summary; read in a fixed number of queries.
 
-The helpers at the top (the incident, the period) are shared with test_views.py
-and test_exports.py."""
+The incident is in incident.py, shared with test_views.py and test_exports.py."""
 
 from __future__ import annotations
 
@@ -16,65 +15,28 @@ from django.utils import timezone
 
 from audit.choices import AccessKind
 from audit.models import AccessEvent
-from complaints import services as cs
-from complaints.choices import Channel, ComplaintCategory, Severity
 from numbers import services as ns
-from numbers.choices import ConsentParty, NumberStatus, TransferState
-from numbers.models import MobileNumber, TransferRequest
+from numbers.choices import NumberStatus, TransferState
+from numbers.models import TransferRequest
 from review import selectors
+from review.tests.incident import (
+    CONSENT_REASON,
+    TRANSFER_REASON,
+    incident,
+    wrongful_change,
+    wrongful_transfer,
+)
 from staff.choices import Role
 from staff.selectors import can_review
 from staff.services import employee_set_roles
-from tests.factories import SubscriberFactory, consent_by_code, consent_in_person, number_in_state, transfer_request
+from tests.factories import SubscriberFactory, number_in_state, transfer_request
 
 pytestmark = pytest.mark.django_db
-
-TRANSFER_REASON = "Customer asked to move the line to her cousin"
-CONSENT_REASON = "Both parties showed their ID at the counter"
-FLAG_REASON = "Pushed the transfer through without the holder"
 
 
 def period(days: int = 1):
     now = timezone.now()
     return now - timedelta(days=days), now + timedelta(days=days)
-
-
-def wrongful_transfer(*, agent, supervisor, number, newcomer) -> TransferRequest:
-    """The incident: ``agent`` records both consents "in person" and a supervisor approves."""
-    request = transfer_request(
-        actor=agent, branch=number.branch, number=number, new_subscriber=newcomer, reason=TRANSFER_REASON
-    )
-    consent_by_code(request, actor=agent, reason=CONSENT_REASON)
-    consent_in_person(request, ConsentParty.NEW_SUBSCRIBER, actor=agent, reason=CONSENT_REASON)
-    ns.transfer_approve(request=TransferRequest.objects.get(pk=request.pk), actor=supervisor, reason="looked fine")
-    return TransferRequest.objects.get(pk=request.pk)
-
-
-def wrongful_change(request: TransferRequest, agent):
-    """The history record where the agent's consents put the request up for approval."""
-    return TransferRequest.history.get(
-        id=request.pk, history_user=agent, state=TransferState.AWAITING_APPROVAL, history_type="~"
-    )
-
-
-def incident(*, agent, supervisor, handler, holder, number, newcomer):
-    """The wrongful transfer, the holder's complaint, and the handler's flag on the agent's change."""
-    request = wrongful_transfer(agent=agent, supervisor=supervisor, number=number, newcomer=newcomer)
-    complaint = cs.complaint_create(
-        complainant=holder,
-        category=ComplaintCategory.UNAUTHORISED_TRANSFER,
-        severity=Severity.CRITICAL,
-        channel=Channel.BRANCH,
-        description="My number was given to someone else without my consent",
-        numbers=[MobileNumber.objects.get(pk=number.pk)],
-        actor=handler,
-        reason="Holder at the counter with her ID",
-    )
-    change = wrongful_change(request, agent)
-    flag = cs.employee_flag(
-        complaint=complaint, change=f"numbers.transferrequest:{change.history_id}", actor=handler, reason=FLAG_REASON
-    )
-    return request, complaint, flag
 
 
 def changes_of(entry) -> dict[str, tuple[str, str]]:

@@ -22,7 +22,7 @@ from audit.models import CaseNote, DisciplinaryCase
 from numbers.choices import NumberStatus
 from numbers.models import TransferRequest
 from review import services
-from review.tests.test_selectors import (
+from review.tests.incident import (
     CONSENT_REASON,
     FLAG_REASON,
     TRANSFER_REASON,

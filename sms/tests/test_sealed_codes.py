@@ -11,7 +11,6 @@ from sms.choices import SmsPurpose
 from sms.models import SmsMessage
 from sms.sealing import SealBroken, seal, unseal
 from sms.services import SECRET_MASK, sms_deliver, sms_send
-from sms.tests.test_http_gateway import gateway  # noqa: F401 - the local HTTP gateway fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +76,7 @@ def test_giving_up_wipes_the_sealed_code(locmem_sms, settings):
     assert (message.status, message.sealed_secret) == (DeliveryStatus.GAVE_UP, "")
 
 
-def test_the_real_gateway_receives_the_code_and_the_database_never_holds_it(gateway):  # noqa: F811
+def test_the_real_gateway_receives_the_code_and_the_database_never_holds_it(gateway):
     message = send_code(to="012 888 777")
     assert sms_deliver(message_id=message.pk).sent
     assert [request["body"]["text"] for request in gateway.received] == [f"{CODE} is your code (ref T-1)."]

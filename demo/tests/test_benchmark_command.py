@@ -20,6 +20,8 @@ def test_benchmark_reports_every_page_and_rolls_back(monkeypatch):
     out = StringIO()
     call_command("benchmark_admin", numbers=40, subscribers=5, repeat=1, stdout=out)
     report = out.getvalue()
+    assert "x stock" in report.splitlines()[2]  # each page as a ratio to the stock changelist
+    assert "stock admin numbers list (baseline)" in report
     for page in (
         "numbers list",
         "MSISDN search, prefix",

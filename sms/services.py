@@ -91,9 +91,11 @@ def sms_send_many(*, messages: list[Outgoing], purpose: str) -> list[SmsMessage]
         raise ValueError("Each message of a batch has its own dedupe key.")
     used = set(SmsMessage.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True))
     new = [
-        SmsMessage(to_msisdn=normalize_msisdn(message.to), body=message.body, purpose=purpose, dedupe_key=key)
-        for message, key in zip(messages, keys, strict=True)
-        if key not in used
+        SmsMessage(
+            to_msisdn=normalize_msisdn(message.to), body=message.body, purpose=purpose, dedupe_key=message.dedupe_key
+        )
+        for message in messages
+        if message.dedupe_key not in used
     ]
     if not new:
         return []

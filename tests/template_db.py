@@ -21,8 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 MARKER = "template-db"
-# This worker's template: a database name (PostgreSQL) or a file (SQLite).
-_template: dict[str, str] = {}
+# This worker's copy: the template (a database name on PostgreSQL, a file on SQLite),
+# the worker's name and the verbosity, for restore_from_template.
+_copy: dict[str, object] = {}
 
 
 @contextmanager
@@ -50,24 +51,33 @@ def cloned_test_database(
         if not marker.exists():
             marker.write_text(_migrate_template(connection, shared, verbosity, populate))
         template = marker.read_text()
-    _template["name"] = template
-    if connection.vendor == "sqlite":
-        _copy_into_memory(connection, template)
-    else:
-        _clone(connection, template, worker, verbosity)
+    _copy.update(template=template, worker=worker, verbosity=verbosity)
+    _install(connection, template, worker, verbosity)
 
     def teardown() -> None:
         if connection.vendor != "postgresql":
             connection.creation.destroy_test_db(original_name, verbosity=verbosity, keepdb=False)
             return
-        # FORCE: a connection a test left open (a live server's thread, a worker
-        # process) must not keep the copy alive after the run.
-        clone = connection.ops.quote_name(connection.settings_dict["NAME"])
+        clone = connection.settings_dict["NAME"]
         _use(connection, original_name)
-        with connection.creation._nodb_cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {clone} WITH (FORCE)")
+        _drop(connection, clone)
 
     return teardown
+
+
+def _install(connection, template: str, worker: str, verbosity: int) -> None:
+    """This worker's database, copied from the template (again, when restoring)."""
+    if connection.vendor == "sqlite":
+        _copy_into_memory(connection, template)
+    else:
+        _clone(connection, template, worker, verbosity)
+
+
+def _drop(connection, name: str) -> None:
+    """PostgreSQL: FORCE, so a connection a test left open (a live server's thread, a
+    worker process) does not keep the database alive after the run."""
+    with connection.creation._nodb_cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)} WITH (FORCE)")
 
 
 def _migrate_template(connection, shared: Path, verbosity: int, populate: Callable[[], None]) -> str:
@@ -101,10 +111,13 @@ def _use(connection, name: str) -> None:
 
 
 def _clone(connection, template: str, worker: str, verbosity: int) -> None:
-    """PostgreSQL: a database copied from the template, named after the worker."""
+    """PostgreSQL: a database copied from the template, named after the worker (an
+    earlier copy under that name, when restoring, goes first)."""
     _use(connection, template)
+    clone = connection.creation.get_test_db_clone_settings(worker)["NAME"]
+    _drop(connection, clone)
     connection.creation.clone_test_db(suffix=worker, verbosity=verbosity, keepdb=False)
-    _use(connection, connection.creation.get_test_db_clone_settings(worker)["NAME"])
+    _use(connection, clone)
 
 
 def _copy_into_memory(connection, template: str) -> None:
@@ -125,19 +138,7 @@ def restore_from_template() -> None:
     from django.contrib.contenttypes.models import ContentType
     from django.db import connection
 
-    template = _template["name"]
-    if connection.vendor == "sqlite":
-        source = sqlite3.connect(template)
-        try:
-            source.backup(connection.connection)
-        finally:
-            source.close()
-    else:
-        clone = connection.ops.quote_name(connection.settings_dict["NAME"])
-        connection.close()
-        with connection.creation._nodb_cursor() as cursor:
-            cursor.execute(f"DROP DATABASE {clone} WITH (FORCE)")
-            cursor.execute(f"CREATE DATABASE {clone} TEMPLATE {connection.ops.quote_name(template)}")
+    _install(connection, _copy["template"], _copy["worker"], _copy["verbosity"])
     ContentType.objects.clear_cache()  # ids read from the database that was replaced
 
 
@@ -146,8 +147,5 @@ def drop_template() -> None:
     template goes; SQLite's file goes with pytest's temporary folders."""
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        return
-    name = connection.ops.quote_name(template_name(connection))
-    with connection.creation._nodb_cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    if connection.vendor == "postgresql":
+        _drop(connection, template_name(connection))
